@@ -1,0 +1,62 @@
+# The two commands of the README:
+#   make demo   - install everything, start the local stack, run the whole pipeline, print results
+#   make test   - install everything and run every test (unit + integration against real services)
+# Both are idempotent: installs are cached (.venv, .cache, ~/.m2, Go and pip caches).
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: help venv install demo test test-fast lint format stack-up stack-down stack-status bench clean
+
+help:
+	@echo "make demo        run the pipeline end to end on the local stack"
+	@echo "make test        run every test (installs what is missing)"
+	@echo "make test-fast   unit tests and quick integration tests (skips 'slow')"
+	@echo "make lint        ruff check + format check"
+	@echo "make stack-down  stop every process the project started"
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --disable-pip-version-check -q -U pip
+	$(BIN)/pip install --disable-pip-version-check -q -e '.[dev]'
+	@rm -f $(VENV)/.installed-*; touch $@
+
+venv: $(STAMP)
+
+install: venv
+	$(BIN)/fraudctl stack install
+
+demo: install
+	$(BIN)/fraudctl demo
+
+test: install lint
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: install
+	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+stack-up: install
+	$(BIN)/fraudctl stack up
+
+stack-down: venv
+	$(BIN)/fraudctl stack down
+
+stack-status: venv
+	$(BIN)/fraudctl stack status
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+clean: stack-down
+	rm -rf .run target

@@ -1,0 +1,23 @@
+"""How jobs reach Flink and how they checkpoint (section `flink`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from config.validators import Duration, HostPort, PositiveInt
+
+
+class FlinkSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    jobmanager: HostPort = "127.0.0.1:8081"
+    job_name: str = "fraud-detection"
+    parallelism: PositiveInt = 1
+    checkpoint_interval: Duration = "10 s"
+    checkpoint_mode: Literal["EXACTLY_ONCE", "AT_LEAST_ONCE"] = "EXACTLY_ONCE"
+    # empty: the cluster's default (the local stack sets one under stack.data_dir)
+    checkpoint_dir: str = ""
+    restart_attempts: PositiveInt = 10
+    restart_delay: Duration = "5 s"

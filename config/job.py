@@ -1,0 +1,123 @@
+"""The detection job: event time, cooldown, analytics windows and every rule (section `job`).
+
+Defaults are the contract in DESIGN.md ("Detection rules"); each rule can be switched off
+(`enabled: false`) and tuned.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from config.validators import Duration, PositiveInt, duration_ms
+
+Severity = Literal["LOW", "MEDIUM", "HIGH", "CRITICAL"]
+Money = Decimal
+
+
+class _Rule(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+
+
+class HighValueRule(_Rule):
+    severity: Severity = "MEDIUM"
+    amount_over: Money = Field(default=Decimal("500.00"), gt=0)
+
+
+class VelocityRule(_Rule):
+    severity: Severity = "HIGH"
+    window: Duration = "5 min"
+    slide: Duration = "1 min"
+    max_count: PositiveInt = 3  # alert when count > max_count
+
+
+class DeviceSharingRule(_Rule):
+    severity: Severity = "CRITICAL"
+    window: Duration = "5 min"
+    slide: Duration = "1 min"
+    max_users: PositiveInt = 3  # alert when distinct users > max_users
+
+
+class GeoHopRule(_Rule):
+    severity: Severity = "HIGH"
+    within: Duration = "10 min"
+
+
+class ImpossibleTravelRule(_Rule):
+    severity: Severity = "CRITICAL"
+    max_speed_kmh: float = Field(default=900.0, gt=0)
+    min_distance_km: float = Field(default=100.0, ge=0)
+
+
+class CardTestingRule(_Rule):
+    severity: Severity = "CRITICAL"
+    min_probes: PositiveInt = 3
+    probe_under: Money = Field(default=Decimal("2.00"), gt=0)
+    charge_over: Money = Field(default=Decimal("200.00"), gt=0)
+    within: Duration = "10 min"
+
+
+class RiskScoreRule(_Rule):
+    """Severity follows the score: >= critical_at is CRITICAL, else HIGH."""
+
+    threshold: float = Field(default=0.8, ge=0, le=1)
+    critical_at: float = Field(default=0.95, ge=0, le=1)
+    # Feature weights of udfs/risk_score.py; see its docstring for each feature.
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "amount": 0.35,
+            "night": 0.15,
+            "risky_category": 0.2,
+            "channel_online": 0.1,
+            "round_amount": 0.1,
+            "far_from_home": 0.1,
+        }
+    )
+
+
+class Rules(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    high_value: HighValueRule = Field(default_factory=HighValueRule)
+    velocity: VelocityRule = Field(default_factory=VelocityRule)
+    device_sharing: DeviceSharingRule = Field(default_factory=DeviceSharingRule)
+    geo_hop: GeoHopRule = Field(default_factory=GeoHopRule)
+    impossible_travel: ImpossibleTravelRule = Field(default_factory=ImpossibleTravelRule)
+    card_testing: CardTestingRule = Field(default_factory=CardTestingRule)
+    risk_score: RiskScoreRule = Field(default_factory=RiskScoreRule)
+
+
+class WindowStatsSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    global_window: Duration = "10 s"
+    category_window: Duration = "1 min"
+
+
+class JobSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    watermark_delay: Duration = "5 s"
+    source_idle_timeout: Duration = "10 s"
+    startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
+    consumer_group: str = "fraud-detection-job"
+    alert_cooldown: Duration = "5 min"
+    state_ttl: Duration = "1 h"
+    transactional_id_prefix: str = Field(default="fraud-alerts", pattern=r"^[A-Za-z0-9._-]+$")
+    # must not exceed the broker's transaction.max.timeout.ms
+    transaction_timeout: Duration = "15 min"
+    window_stats: WindowStatsSettings = Field(default_factory=WindowStatsSettings)
+    rules: Rules = Field(default_factory=Rules)
+
+    @model_validator(mode="after")
+    def _ttl_covers_cooldown(self) -> JobSettings:
+        if duration_ms(self.state_ttl) < duration_ms(self.alert_cooldown):
+            raise ValueError(
+                f"job.state_ttl ({self.state_ttl}) must be at least job.alert_cooldown "
+                f"({self.alert_cooldown}), or cooldown state would expire early"
+            )
+        return self

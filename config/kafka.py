@@ -1,0 +1,51 @@
+"""Kafka connection and the contract's topics (section `kafka`)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from config.validators import HostPort, PositiveInt, TopicName
+
+
+class Topics(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    transactions: TopicName = "transactions"
+    fraud_alerts: TopicName = "fraud_alerts"
+    window_stats: TopicName = "window_stats"
+    dlq: TopicName = "transactions_dlq"
+    truth: TopicName = "transactions_truth"
+
+
+class KafkaSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bootstrap_servers: HostPort = "127.0.0.1:9092"
+    topics: Topics = Field(default_factory=Topics)
+    # partitions per topic *role* (the keys of `topics`)
+    partitions: dict[str, PositiveInt] = Field(
+        default_factory=lambda: {
+            "transactions": 4,
+            "fraud_alerts": 2,
+            "window_stats": 1,
+            "dlq": 1,
+            "truth": 1,
+        }
+    )
+
+    @model_validator(mode="after")
+    def _partitions_name_topics(self) -> KafkaSettings:
+        unknown = set(self.partitions) - set(Topics.model_fields)
+        if unknown:
+            raise ValueError(
+                f"kafka.partitions has unknown topic roles {sorted(unknown)}; "
+                f"allowed: {sorted(Topics.model_fields)}"
+            )
+        return self
+
+    def topic_partitions(self) -> dict[str, int]:
+        """Topic name -> partition count, for every topic in the contract."""
+        return {
+            getattr(self.topics, role): self.partitions.get(role, 1)
+            for role in Topics.model_fields
+        }

@@ -1,0 +1,41 @@
+"""Where the local stack lives and which ports it binds (section `stack`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from config.validators import Port, PositiveInt
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StackPorts(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    kafka: Port = 9092
+    kafka_controller: Port = 9093
+    flink_rest: Port = 8081
+    mongo: Port = 27017
+
+
+class StackSettings(BaseModel):
+    """Local processes started by `fraudctl stack up`. Relative paths are under the checkout."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    ports: StackPorts = Field(default_factory=StackPorts)
+    cache_dir: Path = Path(".cache")
+    data_dir: Path = Path(".run/data")
+    log_dir: Path = Path(".run/logs")
+    run_dir: Path = Path(".run/pids")
+    taskmanager_slots: PositiveInt = 4
+    taskmanager_memory: str = "2g"
+    jobmanager_memory: str = "1g"
+    kafka_heap: str = "1g"
+    start_timeout_s: PositiveInt = 120
+
+    def resolve(self, path: Path) -> Path:
+        return path if path.is_absolute() else (PROJECT_ROOT / path)

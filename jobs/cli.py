@@ -1,0 +1,36 @@
+"""`fraudctl`: the one console script. Each package registers its own verbs:
+
+- `stack ...`                      stack/cli.py      local Kafka, Flink, FerretDB
+- `produce`                        producer/cli.py   transaction generator
+- `render | explain | submit | jobs | stop`  jobs/commands.py  the Flink SQL job
+- `sink | query ... | evaluate`    mongo_sink/cli.py Kafka -> MongoDB and the analytics
+- `demo`                           jobs/demo.py      the whole pipeline end to end
+"""
+
+from __future__ import annotations
+
+import typer
+
+import jobs.commands
+import jobs.demo
+import mongo_sink.cli
+import producer.cli
+import stack.cli
+
+app = typer.Typer(
+    name="fraudctl",
+    help=(
+        "Real-time card-fraud detection on Apache Flink SQL. Global option --config PATH "
+        "(env FRAUD_CONFIG) picks the YAML config; FRAUD_<SECTION>__<KEY> overrides a key."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+for module in (stack.cli, producer.cli, jobs.commands, mongo_sink.cli, jobs.demo):
+    module.register(app)
+
+
+if __name__ == "__main__":
+    app()

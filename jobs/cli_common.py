@@ -1,0 +1,61 @@
+"""Pieces every CLI verb shares: loading config, printing tables or JSON, failing cleanly."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from config import ConfigError, Settings, load_settings
+
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        envvar="FRAUD_CONFIG",
+        help="YAML config file (default config/default.yaml). Env: FRAUD_CONFIG.",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")
+]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    """Print `message` to stderr in red and exit with `code`."""
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    raise typer.Exit(code)
+
+
+def settings(config: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings, turning a bad config into a clear error and exit status 2."""
+    try:
+        return load_settings(config, **overrides)
+    except ConfigError as exc:
+        fail(str(exc), code=2)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
+
+
+def print_table(
+    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], title: str | None = None
+) -> None:
+    """Print rows as a rich table with the given column order."""
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
+    console.print(table)
