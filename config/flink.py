@@ -21,3 +21,11 @@ class FlinkSettings(BaseModel):
     checkpoint_dir: str = ""
     restart_attempts: PositiveInt = 10
     restart_delay: Duration = "5 s"
+    # Python interpreter of the UDF workers; empty: the cluster's python.executable
+    python_executable: str = ""
+    # Ship udfs/ as target/udfs.zip via `python.files` (for remote clusters whose workers
+    # cannot import the project); the local stack's workers import it from the venv.
+    ship_udfs: bool = False
+    # Kafka SQL connector jar for in-process explain/submit when it is not in Flink's lib/;
+    # empty: <stack.cache_dir>/jars/flink-sql-connector-kafka-<version>.jar
+    connector_jar: str = ""

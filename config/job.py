@@ -51,6 +51,9 @@ class ImpossibleTravelRule(_Rule):
     severity: Severity = "CRITICAL"
     max_speed_kmh: float = Field(default=900.0, gt=0)
     min_distance_km: float = Field(default=100.0, ge=0)
+    # consecutive pairs further apart in time are not compared (bounds the pattern's state);
+    # at 900 km/h, 24 h covers any distance on Earth
+    within: Duration = "24 h"
 
 
 class CardTestingRule(_Rule):
@@ -61,12 +64,25 @@ class CardTestingRule(_Rule):
     within: Duration = "10 min"
 
 
+RISK_FEATURES = (
+    "amount",
+    "night",
+    "risky_category",
+    "channel_online",
+    "round_amount",
+    "foreign_currency",
+)
+
+
 class RiskScoreRule(_Rule):
-    """Severity follows the score: >= critical_at is CRITICAL, else HIGH."""
+    """Severity follows the score: >= critical_at is CRITICAL, else HIGH.
+
+    The score is the weighted mean of the features of udfs/risk_score.py (see its docstring);
+    these settings reach the UDF as one JSON string literal in the rendered SQL.
+    """
 
     threshold: float = Field(default=0.8, ge=0, le=1)
     critical_at: float = Field(default=0.95, ge=0, le=1)
-    # Feature weights of udfs/risk_score.py; see its docstring for each feature.
     weights: dict[str, float] = Field(
         default_factory=lambda: {
             "amount": 0.35,
@@ -74,9 +90,32 @@ class RiskScoreRule(_Rule):
             "risky_category": 0.2,
             "channel_online": 0.1,
             "round_amount": 0.1,
-            "far_from_home": 0.1,
+            "foreign_currency": 0.1,
         }
     )
+    # the amount feature is min(amount / amount_scale, 1)
+    amount_scale: float = Field(default=1000.0, gt=0)
+    # event hours (UTC) counted as night: start <= hour < end
+    night_hours: tuple[int, int] = (0, 5)
+    risky_categories: list[str] = Field(
+        default_factory=lambda: ["electronics", "jewelry", "gift_cards", "crypto", "travel"]
+    )
+    online_channels: list[str] = Field(default_factory=lambda: ["online", "ecommerce", "web"])
+    home_currency: str = "USD"
+
+    @model_validator(mode="after")
+    def _known_weights(self) -> RiskScoreRule:
+        unknown = set(self.weights) - set(RISK_FEATURES)
+        if unknown:
+            raise ValueError(
+                f"unknown risk_score weights {sorted(unknown)}; allowed: {list(RISK_FEATURES)}"
+            )
+        if any(w < 0 for w in self.weights.values()) or sum(self.weights.values()) <= 0:
+            raise ValueError("risk_score weights must be >= 0 with a positive sum")
+        lo, hi = self.night_hours
+        if not 0 <= lo <= 24 or not 0 <= hi <= 24:
+            raise ValueError("risk_score.night_hours must be two hours in 0-24")
+        return self
 
 
 class Rules(BaseModel):

@@ -46,6 +46,5 @@ class KafkaSettings(BaseModel):
     def topic_partitions(self) -> dict[str, int]:
         """Topic name -> partition count, for every topic in the contract."""
         return {
-            getattr(self.topics, role): self.partitions.get(role, 1)
-            for role in Topics.model_fields
+            getattr(self.topics, role): self.partitions.get(role, 1) for role in Topics.model_fields
         }

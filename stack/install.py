@@ -1,0 +1,190 @@
+"""Install (once, cached) everything the local stack runs: idempotent, safe to call every time.
+
+| piece                      | from                    | lands in                         |
+|----------------------------|-------------------------|----------------------------------|
+| Kafka broker + log4j2      | Maven Central (pom)     | <cache>/kafka-<ver>/libs         |
+| Kafka connector, SQL client/gateway | Maven Central  | <cache>/jars, then Flink lib/opt |
+| FerretDB launcher          | Go module proxy         | <cache>/bin                      |
+| mongosh (test client)      | npm registry            | <cache>/node                     |
+| kcat (test client)         | Debian packages         | /usr/bin/kcat                    |
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from rich.console import Console
+
+from stack.layout import Layout, flink_home
+from stack.versions import versions
+
+STACK_DIR = Path(__file__).resolve().parent
+console = Console(stderr=True)
+
+
+class InstallError(RuntimeError):
+    """An install step failed; the message says which and shows the tool's output."""
+
+
+def _run(cmd: list[str], what: str, cwd: Path | None = None, env: dict | None = None) -> None:
+    proc = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL
+    )
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-25:])
+        raise InstallError(f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{tail}")
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if not path:
+        raise InstallError(f"'{tool}' is not on PATH: {hint}")
+    return path
+
+
+def _maven_copy(pom: str, dest: Path, props: dict[str, str], transitive: bool) -> None:
+    """Resolve a pom's dependencies with Maven into `dest` (atomically: a marker file last)."""
+    marker = dest / ".complete"
+    if marker.exists():
+        return
+    mvn = _require("mvn", "install Maven (Debian package 'maven')")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=dest.name + ".", dir=dest.parent))
+    cmd = [
+        mvn,
+        "-q",
+        "-B",
+        "-f",
+        str(STACK_DIR / "maven" / pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={tmp}",
+        "-DincludeScope=runtime",
+        f"-DexcludeTransitive={'false' if transitive else 'true'}",
+        *(f"-D{k}={v}" for k, v in props.items()),
+    ]
+    try:
+        _run(cmd, f"Maven resolve of {pom}")
+    except InstallError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    (tmp / ".complete").touch()
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+
+
+def install_kafka(layout: Layout) -> None:
+    v = versions()
+    _maven_copy(
+        "kafka.pom.xml",
+        layout.kafka_libs,
+        {"kafka.version": v["kafka"], "log4j.version": v["log4j"]},
+        transitive=True,
+    )
+
+
+def connector_jar(layout: Layout) -> Path:
+    """The Kafka SQL connector jar (also what `pipeline.jars` points at for in-process explain)."""
+    return layout.jars / f"flink-sql-connector-kafka-{versions()['flink_kafka_connector']}.jar"
+
+
+def install_flink_jars(layout: Layout) -> None:
+    """Fetch the jars the wheel lacks and place them where the wheel's scripts look."""
+    v = versions()
+    _maven_copy(
+        "flink.pom.xml",
+        layout.jars,
+        {
+            "flink.version": v["flink"],
+            "flink.sql.client.version": v["flink_sql_client"],
+            "kafka.connector.version": v["flink_kafka_connector"],
+        },
+        transitive=False,
+    )
+    home = flink_home()
+    wheel_version = (home / "version.py").read_text() if (home / "version.py").exists() else ""
+    if v["flink"] not in wheel_version:
+        raise InstallError(
+            f"the installed PyFlink wheel at {home} is not Flink {v['flink']}: "
+            "reinstall the venv (make venv)"
+        )
+    placements = {
+        connector_jar(layout): home / "lib",
+        layout.jars / f"flink-sql-client-{v['flink_sql_client']}.jar": home / "opt",
+        layout.jars / f"flink-sql-gateway-{v['flink']}.jar": home / "opt",
+    }
+    for jar, target_dir in placements.items():
+        target = target_dir / jar.name
+        if not target.exists():
+            shutil.copy2(jar, target)
+
+
+def install_ferretdb(layout: Layout) -> None:
+    """Build the FerretDB launcher (stack/ferretdb) from the Go module proxy."""
+    if layout.ferretdb_bin.exists():
+        return
+    go = _require("go", "install Go 1.24+")
+    src = STACK_DIR / "ferretdb"
+    pinned = versions()["ferretdb"]
+    if f"github.com/FerretDB/FerretDB {pinned}" not in (src / "go.mod").read_text():
+        raise InstallError(f"stack/ferretdb/go.mod does not require FerretDB {pinned}")
+    layout.ferretdb_bin.parent.mkdir(parents=True, exist_ok=True)
+    tmp = layout.ferretdb_bin.with_suffix(".tmp")
+    env = {**os.environ, "CGO_ENABLED": "0"}
+    _run([go, "build", "-trimpath", "-o", str(tmp), "."], "go build of FerretDB", src, env)
+    tmp.rename(layout.ferretdb_bin)
+
+
+def install_mongosh(layout: Layout) -> None:
+    if layout.mongosh_bin.exists():
+        return
+    npm = _require("npm", "install Node.js and npm")
+    layout.node_prefix.mkdir(parents=True, exist_ok=True)
+    _run(
+        [
+            npm,
+            "install",
+            "--silent",
+            "--no-audit",
+            "--no-fund",
+            "-g",
+            "--prefix",
+            str(layout.node_prefix),
+            f"mongosh@{versions()['mongosh']}",
+        ],
+        "npm install mongosh",
+    )
+
+
+def install_kcat() -> None:
+    if shutil.which("kcat") or shutil.which("kafkacat"):
+        return
+    if os.geteuid() != 0:
+        raise InstallError("kcat is missing: install the Debian package 'kafkacat' (needs root)")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    _run(["apt-get", "update", "-qq"], "apt-get update", env=env)
+    _run(["apt-get", "install", "-y", "-qq", "kafkacat"], "apt-get install kafkacat", env=env)
+
+
+def install(layout: Layout, test_clients: bool = False) -> None:
+    """Install every missing piece, showing progress; raises InstallError on the first failure."""
+    layout.ensure_dirs()
+    steps: list[tuple[str, Callable[[], None]]] = [
+        (f"Kafka {versions()['kafka']} (Maven)", lambda: install_kafka(layout)),
+        ("Flink Kafka connector + SQL client (Maven)", lambda: install_flink_jars(layout)),
+        (f"FerretDB {versions()['ferretdb']} (go build)", lambda: install_ferretdb(layout)),
+    ]
+    if test_clients:
+        steps += [
+            (f"mongosh {versions()['mongosh']} (npm)", lambda: install_mongosh(layout)),
+            ("kcat (apt)", install_kcat),
+        ]
+    for label, step in steps:
+        with console.status(f"installing {label} ..."):
+            step()
+        console.print(f"[green]✓[/] {label}")

@@ -1,0 +1,169 @@
+"""Bring the local stack up and down, report its status, create the contract's topics."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+from rich.console import Console
+
+from config import Settings
+from stack.install import install
+from stack.layout import Layout
+from stack.process import port_in_use, terminate
+from stack.services import JobManager, Service, TaskManager, all_services
+
+console = Console(stderr=True)
+
+
+class StackError(RuntimeError):
+    """A service could not be started; the message carries the cause and its log's tail."""
+
+
+@dataclass
+class ServiceStatus:
+    service: str
+    healthy: bool
+    pid: int | None
+    port: int | None
+    detail: str
+    log: str
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    layout = Layout.from_settings(settings)
+    out = []
+    for svc in all_services(settings, layout):
+        pids = svc.pids()
+        health = svc.health() if pids else None
+        out.append(
+            ServiceStatus(
+                service=svc.name,
+                healthy=bool(pids) and health is not None and health.ok,
+                pid=pids[0] if pids else None,
+                port=svc.port,
+                detail=health.detail if health else "not running",
+                log=str(svc.log_file),
+            )
+        )
+    return out
+
+
+def _wait_healthy(svc: Service, timeout_s: float, grace_s: float = 10.0) -> None:
+    """Poll until healthy; fail fast (with the log's tail) if the process is gone."""
+    start = time.monotonic()
+    while time.monotonic() - start < timeout_s:
+        if svc.pids():
+            if svc.health().ok:
+                return
+        elif time.monotonic() - start > grace_s:  # Flink's scripts write the pid a bit later
+            raise StackError(
+                f"{svc.name} exited during start-up. Last lines of {svc.log_file}:\n"
+                f"{svc.log_tail()}"
+            )
+        time.sleep(0.5)
+    raise StackError(
+        f"{svc.name} did not become healthy within {timeout_s:.0f} s "
+        f"({svc.health().detail}). Last lines of {svc.log_file}:\n{svc.log_tail()}"
+    )
+
+
+def _check_ports_free(svc: Service, host: str) -> None:
+    for port in svc.ports_to_check:
+        if port_in_use(host, port):
+            raise StackError(
+                f"port {port} on {host} is already in use by another process, so {svc.name} "
+                f"cannot start. Stop that process or choose another port in config "
+                f"(stack.ports)."
+            )
+
+
+def up(settings: Settings, install_missing: bool = True) -> list[str]:
+    """Start every service that is not running; returns the names started (empty: no-op)."""
+    layout = Layout.from_settings(settings)
+    if install_missing:
+        install(layout)
+    layout.ensure_dirs()
+    started = []
+    services = all_services(settings, layout)
+    down_now = {svc.name for svc in services if not svc.pids()}
+    cluster_started = False
+    for svc in services:
+        if svc.name not in down_now:
+            if not svc.health().ok:  # running but not ready yet (e.g. just restarted)
+                _wait_healthy(svc, settings.stack.start_timeout_s)
+            continue
+        if isinstance(svc, TaskManager) and cluster_started:
+            continue  # start-cluster.sh already started it
+        _check_ports_free(svc, settings.stack.host)
+        with console.status(f"starting {svc.name} ..."):
+            if isinstance(svc, JobManager) and "taskmanager" in down_now:
+                svc.start_cluster()  # the whole cluster, with Flink's own start-cluster.sh
+                cluster_started = True
+            else:
+                svc.start()
+            _wait_healthy(svc, settings.stack.start_timeout_s)
+        console.print(f"[green]✓[/] {svc.name} healthy: {svc.health().detail}")
+        started.append(svc.name)
+    tm = next(s for s in services if isinstance(s, TaskManager))
+    if cluster_started:
+        _wait_healthy(tm, settings.stack.start_timeout_s)
+        console.print(f"[green]✓[/] taskmanager healthy: {tm.health().detail}")
+        started.append("taskmanager")
+    ensure_topics(settings)
+    return started
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop every process the project started (by pid, newest first); returns their names."""
+    layout = Layout.from_settings(settings)
+    stopped = []
+    for svc in reversed(all_services(settings, layout)):
+        pids = svc.pids()
+        if pids:
+            terminate(pids, svc.marker)
+            stopped.append(svc.name)
+        svc.pid_file.unlink(missing_ok=True)
+    return stopped
+
+
+def kill_service(settings: Settings, name: str, sig: int) -> int:
+    """Send `sig` to one service's process (fault injection in tests); returns its pid."""
+    import os
+
+    layout = Layout.from_settings(settings)
+    svc = next(s for s in all_services(settings, layout) if s.name == name)
+    pids = svc.pids()
+    if not pids:
+        raise StackError(f"{name} is not running")
+    for p in pids:
+        os.kill(p, sig)
+    return pids[0]
+
+
+def ensure_topics(settings: Settings) -> None:
+    """Create the contract's topics with their configured partition counts (existing: kept)."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
+    existing = set(admin.list_topics(timeout=10).topics)
+    wanted = [
+        NewTopic(name, num_partitions=n, replication_factor=1)
+        for name, n in settings.kafka.topic_partitions().items()
+        if name not in existing
+    ]
+    if not wanted:
+        return
+    for name, fut in admin.create_topics(wanted, operation_timeout=15).items():
+        try:
+            fut.result(timeout=20)
+        except Exception as exc:
+            if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                raise StackError(f"creating topic {name} failed: {exc}") from exc
+
+
+def status_dicts(settings: Settings) -> list[dict]:
+    return [asdict(s) for s in status(settings)]
+
+
+__all__ = ["JobManager", "StackError", "down", "ensure_topics", "kill_service", "status", "up"]

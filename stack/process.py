@@ -1,0 +1,102 @@
+"""Process plumbing for the local stack: pid files, ports, spawning, stopping, log tails.
+
+Every process the project starts is recorded in a pid file; only those pids are ever
+signalled. A pid is trusted only while /proc says it is alive and its command line still
+carries the marker it was started with (so a recycled pid is never killed).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections import deque
+from pathlib import Path
+
+
+def pid_alive(pid: int, marker: str | None = None) -> bool:
+    """True if `pid` runs (not a zombie) and, when given, its command line contains `marker`."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] in {"Z", "X"}:
+        return False
+    if marker is None:
+        return True
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return False
+    return marker in cmdline
+
+
+def read_pids(pid_file: Path) -> list[int]:
+    """Pids recorded in a pid file (Flink's daemon script may append several)."""
+    try:
+        return [int(x) for x in pid_file.read_text().split() if x.strip().isdigit()]
+    except FileNotFoundError:
+        return []
+
+
+def live_pids(pid_file: Path, marker: str) -> list[int]:
+    """Recorded pids still alive; a stale pid file is cleaned up on the way."""
+    pids = read_pids(pid_file)
+    alive = [p for p in pids if pid_alive(p, marker)]
+    if pids and not alive:
+        pid_file.unlink(missing_ok=True)
+    elif alive != pids:
+        pid_file.write_text("".join(f"{p}\n" for p in alive))
+    return alive
+
+
+def port_in_use(host: str, port: int) -> bool:
+    """True if something accepts connections on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+def spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str], cwd: Path) -> int:
+    """Start `cmd` detached (own session, survives this process), output appended to `log_file`."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    with open(log_file, "ab") as log:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
+            start_new_session=True,
+        )
+    pid_file.write_text(f"{proc.pid}\n")
+    return proc.pid
+
+
+def terminate(pids: list[int], marker: str, timeout_s: float = 30.0) -> None:
+    """SIGTERM the given pids, wait up to `timeout_s`, then SIGKILL what is left."""
+    for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
+        targets = [p for p in pids if pid_alive(p, marker)]
+        for p in targets:
+            try:
+                os.kill(p, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and any(pid_alive(p, marker) for p in targets):
+            time.sleep(0.2)
+        if not any(pid_alive(p, marker) for p in targets):
+            return
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    """The last `lines` lines of a log file ('' if it does not exist)."""
+    try:
+        with open(path, errors="replace") as fh:
+            return "".join(deque(fh, maxlen=lines))
+    except FileNotFoundError:
+        return ""

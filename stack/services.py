@@ -1,0 +1,402 @@
+"""The stack's services: how each is configured, started, health-checked and found.
+
+Each service knows its pid file, log file and port; `manager.py` drives them uniformly.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import yaml
+
+from config import Settings
+from stack.layout import Layout, flink_home
+from stack.process import live_pids, port_in_use, spawn, tail
+
+FLINK_IDENT = "fraud"
+
+
+@dataclass
+class Health:
+    ok: bool
+    detail: str
+
+
+class Service(ABC):
+    """One local process (or, for Flink, one daemon started by Flink's own scripts)."""
+
+    name: str
+    marker: str  # substring of the process command line, checked before trusting a pid
+
+    def __init__(self, settings: Settings, layout: Layout) -> None:
+        self.settings = settings
+        self.layout = layout
+        self.host = settings.stack.host
+
+    @property
+    def pid_file(self) -> Path:
+        return self.layout.pids / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        return self.layout.logs / f"{self.name}.log"
+
+    @property
+    @abstractmethod
+    def port(self) -> int | None: ...
+
+    @property
+    def ports_to_check(self) -> list[int]:
+        """Ports that must be free before this service starts."""
+        return [self.port] if self.port else []
+
+    def pids(self) -> list[int]:
+        return live_pids(self.pid_file, self.marker)
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the process (returns at once; `health()` tells when it is ready)."""
+
+    @abstractmethod
+    def health(self) -> Health: ...
+
+    def log_tail(self, lines: int = 30) -> str:
+        return tail(self.log_file, lines)
+
+
+class Kafka(Service):
+    """Apache Kafka, one node in KRaft mode (broker + controller), transactions enabled."""
+
+    name = "kafka"
+    marker = "kafka.Kafka"
+
+    @property
+    def port(self) -> int:
+        return self.settings.stack.ports.kafka
+
+    @property
+    def ports_to_check(self) -> list[int]:
+        return [self.port, self.settings.stack.ports.kafka_controller]
+
+    @property
+    def server_properties(self) -> Path:
+        return self.layout.kafka_conf / "server.properties"
+
+    def _write_config(self) -> None:
+        ports = self.settings.stack.ports
+        h = self.host
+        props = {
+            "process.roles": "broker,controller",
+            "node.id": "1",
+            "controller.quorum.voters": f"1@{h}:{ports.kafka_controller}",
+            "listeners": f"PLAINTEXT://{h}:{ports.kafka},CONTROLLER://{h}:{ports.kafka_controller}",
+            "advertised.listeners": f"PLAINTEXT://{h}:{ports.kafka}",
+            "controller.listener.names": "CONTROLLER",
+            "inter.broker.listener.name": "PLAINTEXT",
+            "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            "log.dirs": str(self.layout.kafka_data),
+            "num.partitions": "1",
+            "auto.create.topics.enable": "true",
+            "offsets.topic.replication.factor": "1",
+            "offsets.topic.num.partitions": "4",
+            # transactions on a single broker (Flink's exactly-once sink needs them)
+            "transaction.state.log.replication.factor": "1",
+            "transaction.state.log.min.isr": "1",
+            "transaction.state.log.num.partitions": "4",
+            "transaction.max.timeout.ms": "3600000",
+            "group.initial.rebalance.delay.ms": "0",
+            "share.coordinator.state.topic.replication.factor": "1",
+            "share.coordinator.state.topic.min.isr": "1",
+            "log.retention.hours": "168",
+        }
+        self.layout.kafka_conf.mkdir(parents=True, exist_ok=True)
+        self.server_properties.write_text("".join(f"{k}={v}\n" for k, v in props.items()))
+        (self.layout.kafka_conf / "log4j2.properties").write_text(
+            "status = warn\n"
+            "appender.console.type = Console\n"
+            "appender.console.name = STDOUT\n"
+            "appender.console.layout.type = PatternLayout\n"
+            "appender.console.layout.pattern = [%d] %p %m (%c)%n\n"
+            "rootLogger.level = INFO\n"
+            "rootLogger.appenderRef.stdout.ref = STDOUT\n"
+            "logger.kafka.name = kafka\nlogger.kafka.level = INFO\n"
+            "logger.request.name = kafka.request.logger\nlogger.request.level = WARN\n"
+            "logger.state.name = state.change.logger\nlogger.state.level = WARN\n"
+        )
+
+    def _java(self, main: str, *args: str) -> list[str]:
+        return [
+            shutil.which("java") or "java",
+            f"-Xmx{self.settings.stack.kafka_heap}",
+            f"-Xms{self.settings.stack.kafka_heap}",
+            "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={self.layout.kafka_conf / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={self.layout.logs}",
+            "-cp",
+            f"{self.layout.kafka_libs}/*",
+            main,
+            *args,
+        ]
+
+    def start(self) -> None:
+        self._write_config()
+        if not (self.layout.kafka_data / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cmd = self._java(
+                "kafka.tools.StorageTool",
+                "format",
+                "-t",
+                cluster_id,
+                "-c",
+                str(self.server_properties),
+                "--ignore-formatted",
+            )
+            proc = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            if proc.returncode != 0:
+                raise RuntimeError(f"formatting Kafka storage failed:\n{proc.stdout}{proc.stderr}")
+        spawn(
+            self._java("kafka.Kafka", str(self.server_properties)),
+            self.log_file,
+            self.pid_file,
+            dict(os.environ),
+            self.layout.data,
+        )
+
+    def health(self) -> Health:
+        from confluent_kafka.admin import AdminClient  # deferred: heavy import
+
+        if not port_in_use(self.host, self.port):
+            return Health(False, f"nothing listens on {self.host}:{self.port}")
+        try:
+            md = AdminClient(
+                {
+                    "bootstrap.servers": f"{self.host}:{self.port}",
+                    "socket.timeout.ms": 3000,
+                    "log_level": 0,  # a broker still starting is expected here, not an error
+                }
+            ).list_topics(timeout=3)
+        except Exception as exc:  # KafkaException and friends: not ready
+            return Health(False, f"metadata request failed: {exc}")
+        return Health(True, f"{len(md.brokers)} broker, {len(md.topics)} topics")
+
+
+class _FlinkDaemon(Service):
+    """A Flink daemon started with the wheel's own bin/ scripts and our generated conf dir."""
+
+    daemon: str  # flink-daemon.sh's name: standalonesession | taskexecutor
+
+    @property
+    def pid_file(self) -> Path:
+        return self.layout.pids / f"flink-{FLINK_IDENT}-{self.daemon}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        logs = sorted(self.layout.logs.glob(f"flink-{FLINK_IDENT}-{self.daemon}-*.log"))
+        return logs[-1] if logs else self.layout.logs / f"flink-{FLINK_IDENT}-{self.daemon}.log"
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self.host}:{self.settings.stack.ports.flink_rest}"
+
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "FLINK_CONF_DIR": str(self.layout.flink_conf),
+            "FLINK_LOG_DIR": str(self.layout.logs),
+            "FLINK_PID_DIR": str(self.layout.pids),
+            "FLINK_IDENT_STRING": FLINK_IDENT,
+            # the card-token key, read by the Python UDF worker (never written to SQL or conf)
+            "FRAUD_CARD_TOKEN_SECRET": self.settings.card_token_secret(),
+        }
+
+    def write_config(self) -> None:
+        """Generate conf/ from the wheel's defaults plus the stack's settings."""
+        home = flink_home()
+        conf = self.layout.flink_conf
+        conf.mkdir(parents=True, exist_ok=True)
+        for f in (home / "conf").glob("log4j*.properties"):
+            shutil.copy2(f, conf / f.name)
+        base = _flatten(yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {})
+        s = self.settings.stack
+        h = self.host
+        python = str(Path(sys.executable))
+        base.update(
+            {
+                "jobmanager.rpc.address": h,
+                "jobmanager.bind-host": h,
+                "jobmanager.memory.process.size": s.jobmanager_memory,
+                "taskmanager.bind-host": h,
+                "taskmanager.host": h,
+                "taskmanager.numberOfTaskSlots": s.taskmanager_slots,
+                "taskmanager.memory.process.size": s.taskmanager_memory,
+                "rest.address": h,
+                "rest.bind-address": h,
+                "rest.port": s.ports.flink_rest,
+                "execution.checkpointing.dir": self.layout.checkpoints.as_uri(),
+                "execution.checkpointing.savepoint-dir": self.layout.savepoints.as_uri(),
+                "execution.checkpointing.externalized-checkpoint-retention": (
+                    "RETAIN_ON_CANCELLATION"
+                ),
+                "execution.checkpointing.num-retained": 3,
+                "state.backend.type": "hashmap",
+                "heartbeat.interval": 2000,
+                "heartbeat.timeout": 15000,
+                "python.executable": python,
+                "python.client.executable": python,
+                "env.pid.dir": str(self.layout.pids),
+                "env.log.dir": str(self.layout.logs),
+            }
+        )
+        (conf / "config.yaml").write_text(yaml.safe_dump(base, sort_keys=True))
+        (conf / "masters").write_text(f"{h}:{s.ports.flink_rest}\n")
+        (conf / "workers").write_text("localhost\n")
+
+    def run_script(self, script: str, *args: str) -> None:
+        proc = subprocess.run(
+            [str(flink_home() / "bin" / script), *args],
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            stdin=subprocess.DEVNULL,
+        )
+        if proc.returncode != 0:
+            raise RuntimeError(f"{script} {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+
+    def overview(self) -> dict | None:
+        try:
+            r = requests.get(f"{self.rest_url}/overview", timeout=2)
+            return r.json() if r.ok else None
+        except (requests.RequestException, ValueError):
+            return None
+
+
+class JobManager(_FlinkDaemon):
+    name = "jobmanager"
+    daemon = "standalonesession"
+    marker = "StandaloneSessionClusterEntrypoint"
+
+    @property
+    def port(self) -> int:
+        return self.settings.stack.ports.flink_rest
+
+    @property
+    def ports_to_check(self) -> list[int]:
+        return [self.port, 6123]
+
+    def start(self) -> None:
+        self.write_config()
+        self.run_script("jobmanager.sh", "start")
+
+    def start_cluster(self) -> None:
+        """JobManager and TaskManager together, as Flink's own start-cluster.sh does it."""
+        self.write_config()
+        self.run_script("start-cluster.sh")
+
+    def health(self) -> Health:
+        ov = self.overview()
+        if ov is None:
+            return Health(False, f"{self.rest_url}/overview does not answer")
+        return Health(
+            True,
+            f"Flink {ov.get('flink-version')}, {ov.get('taskmanagers')} TM, "
+            f"{ov.get('slots-total')} slots, {ov.get('jobs-running')} jobs running",
+        )
+
+
+class TaskManager(_FlinkDaemon):
+    name = "taskmanager"
+    daemon = "taskexecutor"
+    marker = "TaskManagerRunner"
+
+    @property
+    def port(self) -> None:
+        return None
+
+    def start(self) -> None:
+        self.write_config()
+        self.run_script("taskmanager.sh", "start")
+
+    def health(self) -> Health:
+        if not self.pids():
+            return Health(False, "process not running")
+        try:
+            tms = requests.get(f"{self.rest_url}/taskmanagers", timeout=2).json()["taskmanagers"]
+        except (requests.RequestException, ValueError, KeyError):
+            return Health(False, "JobManager does not answer")
+        import time
+
+        now_ms = time.time() * 1000
+        fresh = [t for t in tms if now_ms - t.get("timeSinceLastHeartbeat", 0) < 10_000]
+        if not fresh:
+            return Health(False, "not registered with the JobManager")
+        return Health(True, f"{sum(t.get('slotsNumber', 0) for t in fresh)} slots registered")
+
+
+class FerretDB(Service):
+    """FerretDB (SQLite backend): the local MongoDB-wire server."""
+
+    name = "ferretdb"
+    marker = "ferretdb-launcher"
+
+    @property
+    def port(self) -> int:
+        return self.settings.stack.ports.mongo
+
+    def start(self) -> None:
+        cmd = [
+            str(self.layout.ferretdb_bin),
+            "--listen-addr",
+            f"{self.host}:{self.port}",
+            "--state-dir",
+            str(self.layout.ferretdb_data),
+            "--log-level",
+            "warn",
+        ]
+        spawn(cmd, self.log_file, self.pid_file, dict(os.environ), self.layout.data)
+
+    def health(self) -> Health:
+        import pymongo  # deferred: only status checks need it
+
+        client = pymongo.MongoClient(
+            f"mongodb://{self.host}:{self.port}/?directConnection=true",
+            serverSelectionTimeoutMS=1500,
+            connectTimeoutMS=1500,
+        )
+        try:
+            client.admin.command("ping")
+            version = client.server_info().get("version", "?")
+        except Exception as exc:  # pymongo's errors: not ready
+            return Health(False, f"ping failed: {type(exc).__name__}")
+        finally:
+            client.close()
+        return Health(True, f"ping ok (MongoDB wire {version})")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out: dict = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(_flatten(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def all_services(settings: Settings, layout: Layout) -> list[Service]:
+    """In start order."""
+    return [
+        Kafka(settings, layout),
+        FerretDB(settings, layout),
+        JobManager(settings, layout),
+        TaskManager(settings, layout),
+    ]
