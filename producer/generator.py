@@ -1,0 +1,347 @@
+"""The pure transaction stream: a seeded RNG and a simulated clock in, events out.
+
+Time is cut into slots of `1 / events_per_second` seconds of event time starting at `start_ms`.
+Each slot yields exactly one event: a due event of a fraud scenario in flight, a new scenario's
+first event, an invalid record, or a normal purchase. The stream depends only on the population,
+the seed, the start time and the options, so the same inputs give byte-identical output.
+
+Normal traffic is shaped so the DESIGN.md rules stay quiet:
+- a card rests at least `MIN_CARD_GAP_MS` (2 min) after each purchase, so a 5-min window never
+  holds more than 3 of its normal transactions (VELOCITY);
+- every device belongs to one user (DEVICE_SHARING);
+- a card only changes city after a gap that a car could cover, at least 30 min, and neighbour
+  towns are under 100 km away (GEO_HOP, IMPOSSIBLE_TRAVEL);
+- amounts stay within [3.00, 480.00] (CARD_TESTING, HIGH_VALUE).
+The only exception is over-capacity: more events per second than the population can spend with
+those rests (about population / 150 s); `overcapacity` counts such picks.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from producer import invalid, scenarios
+from producer.places import CITIES, NEARBY, distance_km
+from producer.population import (
+    CATEGORIES,
+    CATEGORY_NAMES,
+    PERIOD_OF_HOUR,
+    Population,
+    User,
+    normal_amount,
+)
+from producer.records import encode_txn
+
+MIN_CARD_GAP_MS = 120_000
+EXTRA_CARD_GAP_MS = 60_000
+TRAVEL_MIN_GAP_MS = 30 * 60_000
+TRAVEL_SPEED_KMH = 50.0
+NEARBY_TRIP_SHARE = 0.08
+CITY_JITTER_DEG = 0.02
+SECOND_DEVICE_SHARE = 0.25
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One record to send: Kafka key and value, what it is, and truth records it completes."""
+
+    key: bytes | None
+    value: bytes
+    kind: str  # "normal" | "fraud" | "invalid"
+    label: str  # scenario type, invalid kind, or "" for normal traffic
+    event_time_ms: int
+    transaction_id: str | None
+    truth: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class _Scenario:
+    truth: dict[str, Any]
+    remaining: int
+
+
+@dataclass
+class GeneratorOptions:
+    """What shapes the stream besides the population."""
+
+    seed: int = 42
+    start_ms: int = 1_795_000_000_000
+    events_per_second: float = 50.0
+    fraud_rate: float = 0.01
+    bad_records: float = 0.0
+    out_of_order_ms: int = 0
+    scenario_weights: Mapping[str, float] = field(
+        default_factory=lambda: dict.fromkeys(scenarios.SCENARIOS, 1.0)
+    )
+
+
+class TransactionGenerator:
+    """Iterate to get `Event`s slot by slot; call `drain()` to finish scenarios in flight."""
+
+    def __init__(self, population: Population, options: GeneratorOptions, token_key: str) -> None:
+        self.pop = population
+        self.opts = options
+        self.token_key = token_key
+        self.rng = random.Random(f"stream:{options.seed}:{options.start_ms}")
+        self.slot_ms = 1000.0 / options.events_per_second
+        self.slot = 0
+        n = len(population.users)
+        self.last_ms: list[int] = [-(10**15)] * n
+        self.cur_city: list[int] = [u.home for u in population.users]
+        self._available: list[int] = list(range(n))
+        self._pos: list[int] = list(range(n))  # index of each user in _available, or -1
+        self._busy: list[tuple[int, int]] = []  # heap of (available_at_ms, user index)
+        self._pending: list[tuple[int, int, Event, _Scenario]] = []
+        self._seq = 0
+        self._scenario_no = 0
+        self.overcapacity = 0
+        self.counts: Counter[str] = Counter()
+        unknown = set(options.scenario_weights) - set(scenarios.SCENARIOS)
+        if unknown:
+            raise ValueError(
+                f"unknown scenario(s) {sorted(unknown)}; known: {sorted(scenarios.SCENARIOS)}"
+            )
+        weights = {k: float(v) for k, v in options.scenario_weights.items() if v > 0}
+        self._scenario_names = tuple(weights)
+        total = sum(weights.values())
+        acc = 0.0
+        cum = []
+        for name in self._scenario_names:
+            acc += weights[name]
+            cum.append(acc)
+        self._scenario_cum = tuple(cum)
+        mean_events = (
+            sum(weights[k] * scenarios.SCENARIOS[k].mean_events for k in weights) / total
+            if total
+            else 1.0
+        )
+        f = options.fraud_rate if self._scenario_names else 0.0
+        # P(start a scenario in a free slot) so that about `fraud_rate` of all events are fraud
+        self._p_start = min(1.0, f / (mean_events * (1.0 - f))) if f < 1.0 else 1.0
+        self._p_bad = options.bad_records
+
+    # ---- clock -------------------------------------------------------------------------
+    def slot_time(self, slot: int) -> int:
+        """Event time (epoch ms) of a slot."""
+        return self.opts.start_ms + int(slot * self.slot_ms)
+
+    # ---- user pool ---------------------------------------------------------------------
+    def _release_due(self, now_ms: int) -> None:
+        busy = self._busy
+        while busy and busy[0][0] <= now_ms:
+            _, u = heapq.heappop(busy)
+            self._pos[u] = len(self._available)
+            self._available.append(u)
+
+    def _take(self, u: int) -> None:
+        pos = self._pos[u]
+        last = self._available.pop()
+        if last != u:
+            self._available[pos] = last
+            self._pos[last] = pos
+        self._pos[u] = -1
+
+    def hold(self, user: User, until_ms: int) -> None:
+        """Mark a taken user busy until `until_ms` (then back in the pool)."""
+        heapq.heappush(self._busy, (until_ms, user.index))
+
+    def take_idle_user(
+        self, now_ms: int, idle_ms: int, tries: int = 30, accept=None
+    ) -> User | None:
+        """Take a random pooled user idle for at least `idle_ms` (and passing `accept`)."""
+        avail = self._available
+        for _ in range(tries):
+            if not avail:
+                return None
+            u = avail[self.rng.randrange(len(avail))]
+            user = self.pop.users[u]
+            if now_ms - self.last_ms[u] >= idle_ms and (accept is None or accept(user)):
+                self._take(u)
+                return user
+        return None
+
+    def _take_normal_user(self, now_ms: int) -> User:
+        avail = self._available
+        rng = self.rng
+        if not avail:
+            self.overcapacity += 1
+            _, u = heapq.heappop(self._busy)
+            return self.pop.users[u]
+        hour = (now_ms // 3_600_000) % 24
+        for _ in range(3):
+            u = avail[rng.randrange(len(avail))]
+            user = self.pop.users[u]
+            if rng.random() < user.activity[PERIOD_OF_HOUR[(hour + user.tz_hours) % 24]]:
+                break
+        self._take(u)
+        return user
+
+    # ---- building blocks for scenarios ---------------------------------------------------
+    def new_txn_id(self) -> str:
+        return f"{self.rng.getrandbits(128):032x}"
+
+    def new_scenario_id(self) -> str:
+        self._scenario_no += 1
+        return f"sc_{self.rng.getrandbits(64):016x}"
+
+    def local_period(self, user: User, t_ms: int) -> int:
+        return PERIOD_OF_HOUR[((t_ms // 3_600_000) + user.tz_hours) % 24]
+
+    def pick_category(self, user: User, t_ms: int) -> str:
+        cum = user.cat_cum_weights[self.local_period(user, t_ms)]
+        return self.rng.choices(CATEGORY_NAMES, cum_weights=cum)[0]
+
+    def txn(
+        self,
+        t_ms: int,
+        user: User,
+        *,
+        category: str,
+        amount: float,
+        city: int,
+        device: str | None = None,
+        channel: str | None = None,
+    ) -> tuple[str, bytes, int]:
+        """Encode a transaction at event time `t_ms` (before jitter); returns (id, bytes, time)."""
+        rng = self.rng
+        txn_id = f"{rng.getrandbits(128):032x}"
+        c = CITIES[city]
+        lat = round(c.lat + rng.uniform(-CITY_JITTER_DEG, CITY_JITTER_DEG), 4)
+        lon = round(c.lon + rng.uniform(-CITY_JITTER_DEG, CITY_JITTER_DEG), 4)
+        merchant = rng.choice(self.pop.merchants[category])
+        if device is None:
+            devs = user.devices
+            device = devs[1] if len(devs) > 1 and rng.random() < SECOND_DEVICE_SHARE else devs[0]
+        if self.opts.out_of_order_ms:
+            t_ms -= rng.randint(0, self.opts.out_of_order_ms)
+        value = encode_txn(
+            txn_id,
+            user.card_number,
+            user.user_id,
+            device,
+            amount,
+            merchant,
+            category,
+            channel or CATEGORIES[category][2],
+            city,
+            lat,
+            lon,
+            t_ms,
+        )
+        return txn_id, value, t_ms
+
+    # ---- the stream ----------------------------------------------------------------------
+    def _normal(self, now_ms: int) -> Event:
+        user = self._take_normal_user(now_ms)
+        u = user.index
+        rng = self.rng
+        city = self.cur_city[u]
+        desired = user.home
+        if rng.random() < NEARBY_TRIP_SHARE and NEARBY[user.home]:
+            desired = rng.choice(NEARBY[user.home])
+        if desired != city:
+            gap = now_ms - self.last_ms[u]
+            need = max(TRAVEL_MIN_GAP_MS, distance_km(city, desired) / TRAVEL_SPEED_KMH * 3.6e6)
+            if gap >= need:
+                city = desired
+        category = self.pick_category(user, now_ms)
+        amount = normal_amount(rng, category)
+        txn_id, value, t = self.txn(now_ms, user, category=category, amount=amount, city=city)
+        self.cur_city[u] = city
+        self.last_ms[u] = now_ms
+        self.hold(user, now_ms + MIN_CARD_GAP_MS + rng.randrange(EXTRA_CARD_GAP_MS))
+        return Event(user.user_id.encode(), value, "normal", "", t, txn_id)
+
+    def _start_scenario(self, now_ms: int) -> Event | None:
+        name = self.rng.choices(self._scenario_names, cum_weights=self._scenario_cum)[0]
+        plan = scenarios.SCENARIOS[name].build(self, now_ms)
+        if plan is None:
+            return None
+        truth = plan.truth(name, self.token_key)
+        sc = _Scenario(truth=truth, remaining=len(plan.txns))
+        first: Event | None = None
+        for i, (t_ms, key, value, txn_id) in enumerate(plan.txns):
+            ev = Event(key, value, "fraud", name, t_ms, txn_id)
+            if i == 0:
+                first = ev
+            else:
+                self._seq += 1
+                heapq.heappush(self._pending, (plan.due_ms[i], self._seq, ev, sc))
+        assert first is not None
+        return self._complete(first, sc)
+
+    def _complete(self, ev: Event, sc: _Scenario) -> Event:
+        sc.remaining -= 1
+        self.counts[ev.label] += 1
+        if sc.remaining == 0:
+            self.counts["scenarios:" + ev.label] += 1
+            return Event(
+                ev.key,
+                ev.value,
+                ev.kind,
+                ev.label,
+                ev.event_time_ms,
+                ev.transaction_id,
+                (sc.truth,),
+            )
+        return ev
+
+    def next_event(self) -> Event:
+        """The event of the next slot."""
+        now = self.slot_time(self.slot)
+        self.slot += 1
+        self._release_due(now)
+        pending = self._pending
+        if pending and pending[0][0] <= now:
+            _, _, ev, sc = heapq.heappop(pending)
+            return self._complete(ev, sc)
+        r = self.rng.random()
+        if r < self._p_bad:
+            ev = invalid.make_invalid(self, now)
+            self.counts["invalid:" + ev.label] += 1
+            return ev
+        if r < self._p_bad + self._p_start:
+            ev = self._start_scenario(now)
+            if ev is not None:
+                return ev
+        ev = self._normal(now)
+        self.counts["normal"] += 1
+        return ev
+
+    def __iter__(self) -> Iterator[Event]:
+        while True:
+            yield self.next_event()
+
+    def take(self, count: int) -> Iterator[Event]:
+        """`count` slots, then the rest of every scenario in flight (see `drain`)."""
+        for _ in range(count):
+            yield self.next_event()
+        yield from self.drain()
+
+    def drain(self) -> Iterator[Event]:
+        """Emit at once the remaining events of scenarios in flight, in event-time order,
+        so every scenario in the truth is complete."""
+        while self._pending:
+            _, _, ev, sc = heapq.heappop(self._pending)
+            yield self._complete(ev, sc)
+
+    @property
+    def in_flight(self) -> int:
+        """Scenario events scheduled but not yet emitted."""
+        return len(self._pending)
+
+    def capacity_eps(self) -> float:
+        """Events per second of event time the population sustains with rested cards."""
+        return len(self.pop.users) / ((MIN_CARD_GAP_MS + EXTRA_CARD_GAP_MS / 2) / 1000)
+
+
+def generate(
+    population: Population, options: GeneratorOptions, token_key: str, count: int
+) -> list[Event]:
+    """Convenience for tests and benchmarks: `count` slots plus the drained scenarios."""
+    return list(TransactionGenerator(population, options, token_key).take(count))

@@ -1,0 +1,63 @@
+"""Encoding of one transaction exactly as DESIGN.md's input contract, fast and deterministic."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from producer.places import CITIES
+
+_CITY_JSON: tuple[str, ...] = tuple(json.dumps(c.name) for c in CITIES)
+_STATE_JSON: tuple[str, ...] = tuple(json.dumps(c.state) for c in CITIES)
+_TXN_FORMAT = (
+    '{"transaction_id":"%s","card_number":"%s","user_id":"%s","device_id":"%s",'
+    '"amount":%r,"currency":"USD","merchant":%s,"merchant_category":"%s","channel":"%s",'
+    '"location":{"city":%s,"state":%s,"lat":%r,"lon":%r},"event_time":"%s"}'
+)
+
+_last_second: list[Any] = [None, ""]
+
+
+def iso_ms(epoch_ms: int) -> str:
+    """ISO-8601 UTC with milliseconds, e.g. '2026-11-21T22:40:18.123Z'."""
+    sec, milli = divmod(epoch_ms, 1000)
+    if _last_second[0] != sec:
+        _last_second[0] = sec
+        _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
+    return f"{_last_second[1]}.{milli:03d}Z"
+
+
+def encode_txn(
+    transaction_id: str,
+    card_number: str,
+    user_id: str,
+    device_id: str,
+    amount: float,
+    merchant_json: str,
+    category: str,
+    channel: str,
+    city: int,
+    lat: float,
+    lon: float,
+    event_time_ms: int,
+) -> bytes:
+    """The JSON bytes of one valid transaction (`merchant_json` is already a JSON string)."""
+    return (
+        _TXN_FORMAT
+        % (
+            transaction_id,
+            card_number,
+            user_id,
+            device_id,
+            amount,
+            merchant_json,
+            category,
+            channel,
+            _CITY_JSON[city],
+            _STATE_JSON[city],
+            lat,
+            lon,
+            iso_ms(event_time_ms),
+        )
+    ).encode()

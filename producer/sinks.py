@@ -1,0 +1,305 @@
+"""Where events go: a JSONL file, or Kafka through confluent-kafka (default) or kafka-python.
+
+Every Kafka sink is tuned for throughput and safety (acks=all, idempotence, retries, batching,
+compression), checks the broker before the first record (bounded by `connect_timeout_s`, so an
+unreachable broker is a clear `SinkError`, never a hang) and creates a missing topic.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+log = logging.getLogger(__name__)
+CLIENTS = ("confluent", "kafka-python")
+
+
+class SinkError(RuntimeError):
+    """The sink cannot start or lost its destination; the message says what to do."""
+
+
+class Sink(Protocol):
+    delivered: int
+    failed: int
+    last_error: str | None
+
+    def send(self, key: bytes | None, value: bytes) -> None: ...
+    def send_truth(self, key: bytes, value: bytes) -> None: ...
+    def poll(self) -> None: ...
+    def flush(self, timeout_s: float) -> int: ...
+    def close(self) -> None: ...
+
+
+class FileSink:
+    """Writes each value as one line (JSONL); keys are dropped."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh: IO[bytes] = path.open("wb")
+        self.delivered = 0
+        self.failed = 0
+        self.last_error: str | None = None
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        self._fh.write(value + b"\n")
+        self.delivered += 1
+
+    def send_truth(self, key: bytes, value: bytes) -> None:
+        raise SinkError("a file sink has no truth topic; use --truth PATH")
+
+    def poll(self) -> None:
+        return None
+
+    def flush(self, timeout_s: float) -> int:
+        self._fh.flush()
+        return 0
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+class TruthFile:
+    """The ground truth as JSONL, one record per line, written as scenarios complete."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._fh = path.open("w", encoding="utf-8")
+        self.written = 0
+
+    def write(self, record: dict[str, Any]) -> None:
+        self._fh.write(json.dumps(record, separators=(",", ":")) + "\n")
+        self.written += 1
+
+    def close(self) -> None:
+        self._fh.close()
+
+
+def _unreachable(bootstrap: str, timeout_s: float, detail: str) -> SinkError:
+    return SinkError(
+        f"Kafka broker {bootstrap} is unreachable (no answer within {timeout_s:g} s: {detail}). "
+        "Start the local stack with `fraudctl stack up` or point --bootstrap-servers / "
+        "FRAUD_KAFKA__BOOTSTRAP_SERVERS at a running broker."
+    )
+
+
+class ConfluentSink:
+    """confluent-kafka (librdkafka) producer; counts deliveries in callbacks."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        truth_topic: str | None = None,
+        partitions: dict[str, int] | None = None,
+        linger_ms: int = 20,
+        batch_size: int = 1_000_000,
+        compression: str = "lz4",
+        delivery_timeout_ms: int = 30_000,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        from confluent_kafka import KafkaException, Producer
+
+        self.topic = topic
+        self.truth_topic = truth_topic
+        self.delivered = 0
+        self.failed = 0
+        self.truth_delivered = 0
+        self.last_error: str | None = None
+        quiet = logging.getLogger("producer.librdkafka")
+        quiet.addHandler(logging.NullHandler())
+        quiet.propagate = False
+        self._producer = Producer(
+            {
+                "bootstrap.servers": bootstrap,
+                "client.id": "fraudctl-producer",
+                "acks": "all",
+                "enable.idempotence": True,
+                "linger.ms": linger_ms,
+                "batch.size": batch_size,
+                "batch.num.messages": 10_000,
+                "compression.type": compression,
+                "queue.buffering.max.messages": 500_000,
+                "queue.buffering.max.kbytes": 512 * 1024,
+                "message.timeout.ms": delivery_timeout_ms,
+                "socket.connection.setup.timeout.ms": int(connect_timeout_s * 1000),
+                # same key -> partition mapping as the Java client and kafka-python
+                "partitioner": "murmur2_random",
+                "logger": quiet,
+                "error_cb": self._on_error,
+            }
+        )
+        try:
+            md = self._producer.list_topics(timeout=connect_timeout_s)
+        except KafkaException as exc:
+            raise _unreachable(bootstrap, connect_timeout_s, str(exc.args[0])) from exc
+        if not md.brokers:
+            raise _unreachable(bootstrap, connect_timeout_s, "no brokers in metadata")
+        missing = [t for t in (topic, truth_topic) if t and t not in md.topics]
+        if missing:
+            self._create_topics(bootstrap, missing, partitions or {}, connect_timeout_s)
+
+    def _create_topics(
+        self, bootstrap: str, topics: list[str], partitions: dict[str, int], timeout_s: float
+    ) -> None:
+        from confluent_kafka.admin import AdminClient, NewTopic
+
+        admin = AdminClient({"bootstrap.servers": bootstrap})
+        futures = admin.create_topics(
+            [
+                NewTopic(t, num_partitions=partitions.get(t, 1), replication_factor=1)
+                for t in topics
+            ],
+            request_timeout=timeout_s,
+        )
+        for name, fut in futures.items():
+            try:
+                fut.result(timeout=timeout_s)
+                log.info("created topic %s", name)
+            except Exception as exc:  # already created concurrently is fine
+                if "TOPIC_ALREADY_EXISTS" not in str(exc):
+                    raise SinkError(f"cannot create topic {name}: {exc}") from exc
+
+    def _on_error(self, err: Any) -> None:
+        self.last_error = str(err)
+
+    def _on_delivery(self, err: Any, _msg: Any) -> None:
+        if err is None:
+            self.delivered += 1
+        else:
+            self.failed += 1
+            self.last_error = str(err)
+
+    def _on_truth(self, err: Any, _msg: Any) -> None:
+        if err is None:
+            self.truth_delivered += 1
+        else:
+            self.last_error = str(err)
+
+    def _produce(self, topic: str, key: bytes | None, value: bytes, cb: Any) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, key, on_delivery=cb)
+                return
+            except BufferError:
+                # local queue full: let librdkafka deliver, then retry
+                self._producer.poll(0.05)
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        self._produce(self.topic, key, value, self._on_delivery)
+
+    def send_truth(self, key: bytes, value: bytes) -> None:
+        assert self.truth_topic
+        self._produce(self.truth_topic, key, value, self._on_truth)
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def flush(self, timeout_s: float) -> int:
+        return self._producer.flush(timeout_s)
+
+    def close(self) -> None:
+        # confluent-kafka closes on garbage collection; flush() already ran
+        return None
+
+
+class KafkaPythonSink:
+    """kafka-python producer; failures counted in errbacks, deliveries after a clean flush."""
+
+    def __init__(
+        self,
+        bootstrap: str,
+        topic: str,
+        *,
+        truth_topic: str | None = None,
+        partitions: dict[str, int] | None = None,
+        linger_ms: int = 20,
+        batch_size: int = 256 * 1024,
+        compression: str | None = None,
+        delivery_timeout_ms: int = 30_000,
+        connect_timeout_s: float = 10.0,
+    ) -> None:
+        from kafka import KafkaProducer
+        from kafka.codec import has_gzip, has_lz4, has_zstd
+        from kafka.errors import KafkaError
+
+        if compression is None or (compression == "lz4" and not has_lz4()):
+            compression = (
+                "lz4" if has_lz4() else "zstd" if has_zstd() else "gzip" if has_gzip() else None
+            )
+        self.topic = topic
+        self.truth_topic = truth_topic
+        self.sent = 0
+        self.delivered = 0
+        self.failed = 0
+        self.last_error: str | None = None
+        timeout_ms = int(connect_timeout_s * 1000)
+        try:
+            self._producer = KafkaProducer(
+                bootstrap_servers=bootstrap,
+                client_id="fraudctl-producer",
+                acks="all",
+                enable_idempotence=True,
+                linger_ms=linger_ms,
+                batch_size=batch_size,
+                compression_type=compression,
+                max_in_flight_requests_per_connection=5,
+                delivery_timeout_ms=delivery_timeout_ms,
+                request_timeout_ms=min(10_000, delivery_timeout_ms - linger_ms - 1),
+                max_block_ms=timeout_ms,
+                bootstrap_timeout_ms=timeout_ms,
+            )
+        except KafkaError as exc:
+            raise _unreachable(bootstrap, connect_timeout_s, type(exc).__name__) from exc
+        try:
+            for t in (topic, truth_topic):
+                if t:
+                    self._producer.partitions_for(t)
+        except KafkaError as exc:
+            self._producer.close(timeout=1)
+            raise SinkError(
+                f"topic {t} is not available on {bootstrap} within {connect_timeout_s:g} s "
+                f"({type(exc).__name__}); `fraudctl stack up` creates the contract's topics"
+            ) from exc
+
+    def _on_error(self, exc: BaseException) -> None:
+        self.failed += 1
+        self.last_error = repr(exc)
+
+    def _on_ok(self, _metadata: Any) -> None:
+        self.delivered += 1
+
+    def send(self, key: bytes | None, value: bytes) -> None:
+        fut = self._producer.send(self.topic, value=value, key=key)
+        fut.add_callback(self._on_ok)
+        fut.add_errback(self._on_error)
+        self.sent += 1
+
+    def send_truth(self, key: bytes, value: bytes) -> None:
+        assert self.truth_topic
+        self._producer.send(self.truth_topic, value=value, key=key)
+
+    def poll(self) -> None:
+        return None
+
+    def flush(self, timeout_s: float) -> int:
+        from kafka.errors import KafkaTimeoutError
+
+        with contextlib.suppress(KafkaTimeoutError):
+            self._producer.flush(timeout=timeout_s)
+        return self.sent - self.delivered - self.failed
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)
+
+
+def open_kafka_sink(client: str, bootstrap: str, topic: str, **kwargs: Any) -> Sink:
+    """A Kafka sink of the named client ("confluent" or "kafka-python")."""
+    if client == "confluent":
+        return ConfluentSink(bootstrap, topic, **kwargs)
+    if client == "kafka-python":
+        return KafkaPythonSink(bootstrap, topic, **kwargs)
+    raise SinkError(f"unknown Kafka client {client!r}; choose one of {', '.join(CLIENTS)}")
