@@ -1,0 +1,193 @@
+"""Render sql_templates/ with the config into one Flink SQL script and its statement list.
+
+`render_script(settings)` gives the text `fraudctl render` prints and writes to target/job.sql;
+`parse_script(text)` splits it into `SET` pairs, DDL/view statements and the inserts of the
+statement set, which is what explain and submit execute through PyFlink. Both paths run the
+same text, so what a person reads is exactly what runs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from config import Settings
+from config.stack import PROJECT_ROOT
+from config.validators import duration_ms
+from jobs.sql_filters import FILTERS
+
+TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
+TARGET_DIR = PROJECT_ROOT / "target"
+UDFS_DIR = PROJECT_ROOT / "udfs"
+# Rule template names, in the order of DESIGN.md's rules table.
+RULES = (
+    "high_value",
+    "velocity",
+    "device_sharing",
+    "geo_hop",
+    "impossible_travel",
+    "card_testing",
+    "risk_score",
+)
+
+
+@dataclass
+class JobStatements:
+    """The rendered script split into what PyFlink executes."""
+
+    settings: list[tuple[str, str]] = field(default_factory=list)
+    ddl: list[str] = field(default_factory=list)
+    inserts: list[str] = field(default_factory=list)
+
+
+def environment() -> Environment:
+    """The Jinja environment: StrictUndefined (a missing value stops rendering), SQL filters."""
+    env = Environment(
+        loader=FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=StrictUndefined,
+        autoescape=False,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters.update(FILTERS)
+    return env
+
+
+def enabled_rules(settings: Settings) -> list[str]:
+    """Template names of the rules switched on in config, in rules-table order."""
+    rules = settings.job.rules
+    return [name for name in RULES if getattr(rules, name).enabled]
+
+
+def risk_score_params(settings: Settings) -> str:
+    """The risk_score UDF's settings as compact JSON (passed to it as a SQL string literal)."""
+    r = settings.job.rules.risk_score
+    return json.dumps(
+        {
+            "weights": r.weights,
+            "amount_scale": r.amount_scale,
+            "night_hours": list(r.night_hours),
+            "risky_categories": r.risky_categories,
+            "online_channels": r.online_channels,
+            "home_currency": r.home_currency,
+        },
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
+def udfs_zip(target_dir: Path = TARGET_DIR) -> Path:
+    """Zip udfs/ (Python sources only) into target/udfs.zip for `python.files`."""
+    target_dir.mkdir(parents=True, exist_ok=True)
+    out = target_dir / "udfs.zip"
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(UDFS_DIR.rglob("*.py")):
+            zf.write(path, Path("udfs") / path.relative_to(UDFS_DIR))
+    return out
+
+
+def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
+    """Values the templates may use; nothing else is defined (StrictUndefined)."""
+    return {
+        "flink": settings.flink,
+        "kafka": settings.kafka,
+        "job": settings.job,
+        "enabled_rules": enabled_rules(settings),
+        "risk_score_params": risk_score_params(settings),
+        "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
+        "python_files": python_files,
+    }
+
+
+def render_script(settings: Settings, python_files: str | None = None) -> str:
+    """The whole job as one SQL script (settings, DDL, views, one statement set)."""
+    if python_files is None:
+        python_files = udfs_zip().as_uri() if settings.flink.ship_udfs else ""
+    text = environment().get_template("job.sql.j2").render(context(settings, python_files))
+    # collapse runs of blank lines left by template control blocks
+    return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
+
+
+def split_statements(script: str) -> list[str]:
+    """Split a SQL script at top-level ';' (outside quotes, backticks and comments).
+
+    `EXECUTE STATEMENT SET BEGIN ... END;` stays one statement. Comments are dropped.
+    """
+    statements: list[str] = []
+    buf: list[str] = []
+    i, n = 0, len(script)
+    in_set = False
+    while i < n:
+        ch = script[i]
+        if ch == "-" and script.startswith("--", i):
+            j = script.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if ch in ("'", "`"):
+            j = i + 1
+            while j < n:
+                if script[j] == ch:
+                    if j + 1 < n and script[j + 1] == ch:  # doubled quote
+                        j += 2
+                        continue
+                    break
+                j += 1
+            buf.append(script[i : j + 1])
+            i = j + 1
+            continue
+        if ch == ";":
+            stmt = "".join(buf).strip()
+            upper = re.sub(r"\s+", " ", stmt.upper())
+            if upper.startswith("EXECUTE STATEMENT SET") and not in_set:
+                in_set = True
+            if in_set and not upper.endswith(" END"):
+                buf.append(";")
+                i += 1
+                continue
+            in_set = False
+            if stmt:
+                statements.append(stmt)
+            buf = []
+            i += 1
+            continue
+        buf.append(ch)
+        i += 1
+    tail = "".join(buf).strip()
+    if tail:
+        statements.append(tail)
+    return statements
+
+
+_SET_RE = re.compile(r"^SET\s+'((?:[^']|'')*)'\s*=\s*'((?:[^']|'')*)'$", re.IGNORECASE | re.DOTALL)
+_SET_BODY_RE = re.compile(
+    r"^EXECUTE\s+STATEMENT\s+SET\s+BEGIN\s+(.*)\s+END$", re.IGNORECASE | re.DOTALL
+)
+
+
+def parse_script(script: str) -> JobStatements:
+    """Sort a rendered script's statements into SET pairs, DDL/views and inserts."""
+    out = JobStatements()
+    for stmt in split_statements(script):
+        if m := _SET_RE.match(stmt):
+            out.settings.append((m.group(1).replace("''", "'"), m.group(2).replace("''", "'")))
+        elif m := _SET_BODY_RE.match(stmt):
+            out.inserts.extend(s for s in split_statements(m.group(1)) if s)
+        else:
+            out.ddl.append(stmt)
+    return out
+
+
+def write_script(settings: Settings, target_dir: Path = TARGET_DIR) -> tuple[Path, str]:
+    """Render and write target/job.sql; return its path and text."""
+    text = render_script(settings)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    path = target_dir / "job.sql"
+    path.write_text(text)
+    return path, text

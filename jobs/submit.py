@@ -1,0 +1,196 @@
+"""Run the rendered statements through PyFlink: explain in-process, or submit to a cluster.
+
+Both execute exactly the statements of the rendered script (jobs/render.py `parse_script`):
+the `SET` pairs become table config, DDL and views run with `execute_sql`, and the inserts
+form one StatementSet. Submission runs in a subprocess (`python -m jobs.submit`) so the
+caller's process never hosts a JVM and a hung gateway can be killed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from config import Settings, load_settings
+from config.stack import PROJECT_ROOT
+from jobs.render import JobStatements, parse_script, render_script
+
+
+class SubmitError(RuntimeError):
+    """The job could not be planned or submitted; the message says why."""
+
+
+def connector_jar(settings: Settings) -> Path:
+    """The Kafka SQL connector jar used when Flink's own lib/ does not have it."""
+    if settings.flink.connector_jar:
+        return Path(settings.flink.connector_jar)
+    from stack.versions import versions  # the stack pins the connector version
+
+    name = f"flink-sql-connector-kafka-{versions()['flink_kafka_connector']}.jar"
+    cached = settings.stack.resolve(settings.stack.cache_dir) / "jars" / name
+    if cached.exists():
+        return cached
+    warm = Path("/tmp/warm/flink-libs") / name  # pre-fetched copy on the build machines
+    return warm if warm.exists() else cached
+
+
+def _connector_in_flink_lib() -> bool:
+    import pyflink
+
+    lib = Path(pyflink.__file__).parent / "lib"
+    return any(lib.glob("flink-sql-connector-kafka-*.jar"))
+
+
+def client_config(settings: Settings, remote: str | None, from_savepoint: str | None) -> dict:
+    """Extra (non-script) options of the client: jars, target cluster, savepoint restore."""
+    conf: dict[str, str] = {}
+    if not _connector_in_flink_lib():
+        jar = connector_jar(settings)
+        if not jar.exists():
+            raise SubmitError(
+                f"Kafka connector jar not found at {jar}; run `fraudctl stack install` "
+                "or set flink.connector_jar"
+            )
+        conf["pipeline.jars"] = jar.resolve().as_uri()
+    conf["python.client.executable"] = sys.executable
+    if not settings.flink.python_executable:
+        conf.setdefault("python.executable", sys.executable)
+    if remote:
+        host, port = remote.rsplit(":", 1)
+        conf["execution.target"] = "remote"
+        conf["rest.address"] = host
+        conf["rest.port"] = port
+        conf["jobmanager.rpc.address"] = host
+    if from_savepoint:
+        conf["execution.state-recovery.path"] = from_savepoint
+    return conf
+
+
+def table_environment(statements: JobStatements, extra: dict[str, str]) -> Any:
+    """A streaming TableEnvironment with the script's SET options and the client options."""
+    from pyflink.common import Configuration
+    from pyflink.table import EnvironmentSettings, TableEnvironment
+
+    conf = Configuration()
+    for key, value in [*statements.settings, *extra.items()]:
+        conf.set_string(key, value)
+    env_settings = (
+        EnvironmentSettings.new_instance().in_streaming_mode().with_configuration(conf).build()
+    )
+    t_env = TableEnvironment.create(env_settings)
+    for key, value in statements.settings:
+        t_env.get_config().set(key, value)
+    return t_env
+
+
+def statement_set(t_env: Any, statements: JobStatements) -> Any:
+    """Run the DDL and views, then collect the inserts into one StatementSet."""
+    for stmt in statements.ddl:
+        try:
+            t_env.execute_sql(stmt)
+        except Exception as exc:
+            first = stmt.strip().splitlines()[0]
+            raise SubmitError(f"Flink rejected `{first} ...`: {_java_message(exc)}") from exc
+    stmt_set = t_env.create_statement_set()
+    for insert in statements.inserts:
+        stmt_set.add_insert_sql(insert)
+    return stmt_set
+
+
+def _java_message(exc: BaseException) -> str:
+    text = str(exc)
+    for line in text.splitlines():
+        if "Exception:" in line and "py4j" not in line:
+            return line.strip().lstrip(": ")
+    return text.strip().splitlines()[0] if text.strip() else repr(exc)
+
+
+def explain(settings: Settings, script: str | None = None) -> str:
+    """Flink's plan of the whole statement set, planned in this process (no cluster needed)."""
+    statements = parse_script(script or render_script(settings))
+    t_env = table_environment(statements, client_config(settings, None, None))
+    stmt_set = statement_set(t_env, statements)
+    try:
+        return stmt_set.explain()
+    except Exception as exc:
+        raise SubmitError(f"Flink could not plan the job: {_java_message(exc)}") from exc
+
+
+@dataclass
+class Submitted:
+    job_id: str
+    jobmanager: str
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.jobmanager}/#/job/running/{self.job_id}/overview"
+
+
+def _submit_here(settings: Settings, jobmanager: str, from_savepoint: str | None) -> str:
+    statements = parse_script(render_script(settings))
+    t_env = table_environment(statements, client_config(settings, jobmanager, from_savepoint))
+    stmt_set = statement_set(t_env, statements)
+    result = stmt_set.execute()
+    client = result.get_job_client()
+    if client is None:
+        raise SubmitError("Flink returned no job client")
+    return str(client.get_job_id())
+
+
+def submit(
+    settings: Settings,
+    jobmanager: str | None = None,
+    from_savepoint: str | None = None,
+    config_path: Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    timeout_s: float = 300,
+) -> Submitted:
+    """Submit the job to `jobmanager` (default flink.jobmanager) from a subprocess."""
+    jm = jobmanager or settings.flink.jobmanager
+    args = [sys.executable, "-m", "jobs.submit", "--jobmanager", jm]
+    if from_savepoint:
+        args += ["--from-savepoint", from_savepoint]
+    if config_path:
+        args += ["--config", str(config_path)]
+    env = dict(os.environ)
+    if overrides:
+        env["FRAUD_SUBMIT_OVERRIDES"] = json.dumps(overrides)
+    try:
+        proc = subprocess.run(
+            args, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=timeout_s
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise SubmitError(f"submission to {jm} did not finish within {timeout_s:.0f} s") from exc
+    for line in proc.stdout.splitlines():
+        if line.startswith("JOB_ID="):
+            return Submitted(job_id=line.removeprefix("JOB_ID=").strip(), jobmanager=jm)
+    detail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-15:])
+    raise SubmitError(f"submission to {jm} failed:\n{detail}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Subprocess entry point: render, plan and submit; print JOB_ID=<id>."""
+    parser = argparse.ArgumentParser(prog="python -m jobs.submit")
+    parser.add_argument("--jobmanager", required=True)
+    parser.add_argument("--from-savepoint")
+    parser.add_argument("--config")
+    ns = parser.parse_args(argv)
+    overrides = json.loads(os.environ.get("FRAUD_SUBMIT_OVERRIDES") or "{}")
+    settings = load_settings(ns.config, **overrides)
+    try:
+        job_id = _submit_here(settings, ns.jobmanager, ns.from_savepoint)
+    except SubmitError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    print(f"JOB_ID={job_id}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""Rendering without Flink: structure of the script, settings, rules switched off, injection."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from jinja2 import UndefinedError
+
+from config import ConfigError, load_settings
+from jobs.render import RULES, environment, parse_script, render_script, split_statements
+
+RULE_NAMES = {
+    "high_value": "HIGH_VALUE",
+    "velocity": "VELOCITY",
+    "device_sharing": "DEVICE_SHARING",
+    "geo_hop": "GEO_HOP",
+    "impossible_travel": "IMPOSSIBLE_TRAVEL",
+    "card_testing": "CARD_TESTING",
+    "risk_score": "RISK_SCORE",
+}
+
+
+@pytest.fixture(scope="module")
+def script() -> str:
+    return render_script(load_settings(), python_files="")
+
+
+def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
+    settings = dict(parse_script(script).settings)
+    assert settings["execution.checkpointing.interval"] == "10 s"
+    assert settings["execution.checkpointing.mode"] == "EXACTLY_ONCE"
+    assert settings["restart-strategy.type"] == "fixed-delay"
+    assert settings["table.exec.state.ttl"] == "1 h"
+    assert settings["table.local-time-zone"] == "UTC"
+    assert settings["table.exec.source.idle-timeout"] == "10 s"
+    assert settings["pipeline.name"] == "fraud-detection"
+    assert settings["parallelism.default"] == "1"
+
+
+def test_script_has_python_functions_sources_and_one_statement_set(script):
+    assert (
+        "CREATE TEMPORARY FUNCTION card_token AS 'udfs.card_token.card_token_udf' LANGUAGE PYTHON"
+        in script
+    )
+    assert "CREATE TEMPORARY FUNCTION risk_score" in script
+    assert script.count("EXECUTE STATEMENT SET") == 1
+    assert script.rstrip().endswith("END;")
+    assert "WATERMARK FOR rowtime AS rowtime - INTERVAL '5' SECOND" in script
+    assert "'json.ignore-parse-errors' = 'true'" in script
+    assert "'format' = 'raw'" in script
+
+
+def test_every_insert_of_the_default_job_is_in_the_statement_set(script):
+    parsed = parse_script(script)
+    targets = [re.match(r"INSERT INTO `?(\w+)`?", i).group(1) for i in parsed.inserts]
+    assert targets == [f"alerts_{r}" for r in RULES] + [
+        "window_stats_global",
+        "window_stats_by_category",
+        "dlq_invalid_fields",
+        "dlq_unparsable",
+    ]
+    assert not any(s.upper().startswith("INSERT") for s in parsed.ddl)
+
+
+def test_alert_sinks_are_exactly_once_with_distinct_transactional_prefixes(script):
+    prefixes = re.findall(r"'sink.transactional-id-prefix' = '([^']+)'", script)
+    assert len(prefixes) == len(RULES) + 4
+    assert len(set(prefixes)) == len(prefixes)
+    assert script.count("'sink.delivery-guarantee' = 'exactly-once'") == len(prefixes)
+    # 15 min: below the broker's default transaction.max.timeout.ms (15 min) and 1 h
+    assert "'properties.transaction.timeout.ms' = '900000'" in script
+
+
+def test_rule_thresholds_come_from_config():
+    s = load_settings(
+        job={
+            "rules": {
+                "velocity": {"max_count": 7, "window": "10 min", "slide": "2 min"},
+                "high_value": {"amount_over": "1234.56"},
+            }
+        }
+    )
+    text = render_script(s, python_files="")
+    assert "WHERE txn_count > 7" in text
+    assert "INTERVAL '2' MINUTE, INTERVAL '10' MINUTE" in text
+    assert "WHERE amount > 1234.56" in text
+
+
+@pytest.mark.parametrize("rule", RULES)
+def test_each_rule_is_omitted_when_disabled(rule):
+    s = load_settings(job={"rules": {rule: {"enabled": False}}})
+    text = render_script(s, python_files="")
+    assert f"'{RULE_NAMES[rule]}' AS rule" not in text
+    assert f"{rule}_candidates" not in text
+    assert f"alerts_{rule}" not in text
+    for other in set(RULES) - {rule}:
+        assert f"INSERT INTO `alerts_{other}`" in text
+
+
+def test_no_card_number_column_reaches_any_sink_or_rule(script):
+    # after scored_transactions only card_token / card_last4 exist
+    tail = script.split("CREATE TEMPORARY VIEW scored_transactions", 1)[1]
+    body = tail.split("FROM valid_transactions;", 1)[1]
+    assert "card_number" not in body
+
+
+def test_the_card_token_secret_never_appears_in_the_script(monkeypatch):
+    monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET", "s3cr3t-key-for-test")
+    s = load_settings()
+    assert "s3cr3t-key-for-test" not in render_script(s, python_files="")
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"kafka": {"topics": {"transactions": "x'); DROP TABLE t; --"}}},
+        {"kafka": {"bootstrap_servers": "h:1'); DROP TABLE t; --"}},
+        {"job": {"watermark_delay": "1' SECOND; DROP TABLE t; --"}},
+        {"job": {"alert_cooldown": "5 min'"}},
+        {"job": {"transactional_id_prefix": "a'b"}},
+        {"job": {"rules": {"velocity": {"window": "1' SECOND; --"}}}},
+        {"job": {"rules": {"high_value": {"amount_over": "1; DROP TABLE t"}}}},
+        {"job": {"rules": {"velocity": {"severity": "HIGH'; --"}}}},
+        {"flink": {"checkpoint_interval": "10 s'); --"}},
+    ],
+)
+def test_injection_attempts_are_refused_by_config_validation(overrides):
+    with pytest.raises(ConfigError) as err:
+        load_settings(**overrides)
+    section = next(iter(overrides))
+    assert section in str(err.value)
+
+
+def test_strict_undefined_stops_rendering_on_a_missing_value():
+    template = environment().from_string("SELECT {{ missing | sql_number }}")
+    with pytest.raises(UndefinedError):
+        template.render()
+
+
+def test_split_statements_respects_quotes_comments_and_statement_sets():
+    text = (
+        "SET 'a' = 'x;y';\n-- a comment; with a semicolon\n"
+        "CREATE VIEW v AS SELECT 'it''s;' AS s;\n"
+        "EXECUTE STATEMENT SET\nBEGIN\nINSERT INTO a SELECT 1;\nINSERT INTO b SELECT 2;\nEND;\n"
+    )
+    stmts = split_statements(text)
+    assert stmts[0] == "SET 'a' = 'x;y'"
+    assert stmts[1] == "CREATE VIEW v AS SELECT 'it''s;' AS s"
+    assert stmts[2].startswith("EXECUTE STATEMENT SET") and stmts[2].endswith("END")
+    parsed = parse_script(text)
+    assert parsed.settings == [("a", "x;y")]
+    assert parsed.inserts == ["INSERT INTO a SELECT 1", "INSERT INTO b SELECT 2"]
+
+
+def test_ship_udfs_adds_python_files(tmp_path):
+    s = load_settings(flink={"ship_udfs": True})
+    text = render_script(s)
+    m = re.search(r"SET 'python.files' = '(file:[^']+udfs.zip)'", text)
+    assert m, "python.files is not set"
+
+
+def test_every_template_opens_with_a_sql_comment():
+    from jobs.render import TEMPLATES_DIR
+
+    for path in TEMPLATES_DIR.rglob("*.sql.j2"):
+        if path.name == "macros.sql.j2":
+            continue
+        first = next(line for line in path.read_text().splitlines() if not line.startswith("{%"))
+        assert first.startswith("--"), f"{path} does not open with a SQL comment"
