@@ -42,4 +42,4 @@ class ProducerSettings(BaseModel):
     batch_size: PositiveInt = 1_000_000
     compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = "lz4"
     delivery_timeout_ms: int = Field(default=30_000, ge=1000)
-    connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    connect_timeout_s: float = Field(default=8.0, gt=0, le=120)

@@ -267,32 +267,10 @@ def produce(
     if start_time is None and (speedup is not None or not throttle):
         fail("--speedup and --no-throttle need a simulated clock: add --start-time", code=2)
     duration_s = parse_duration_s(duration) if duration else None
-    start_ms = parse_start_time(start_time) if start_time else int(time.time() * 1000)
+    sim_start_ms = parse_start_time(start_time) if start_time else None
     eff_speedup = p.speedup if start_time else 1.0
     if count is None and duration_s is None and not throttle:
         fail("--no-throttle needs --count or --duration", code=2)
-
-    pop = build_population(p.seed, p.population)
-    gen = TransactionGenerator(
-        pop,
-        GeneratorOptions(
-            seed=p.seed,
-            start_ms=start_ms,
-            events_per_second=p.rate / eff_speedup,
-            fraud_rate=p.fraud_rate,
-            bad_records=p.bad_records,
-            out_of_order_ms=p.out_of_order_ms,
-            scenario_weights=p.scenario_weights,
-        ),
-        s.card_token_secret(),
-    )
-    intensity = p.rate / eff_speedup
-    if intensity > 0.8 * gen.capacity_eps():
-        err_console.print(
-            f"[yellow]warning:[/] {intensity:.0f} events per second of event time is more than "
-            f"{p.population} cards sustain without tripping VELOCITY (about "
-            f"{gen.capacity_eps():.0f}/s); raise --population or --speedup, or lower --rate."
-        )
 
     send_truth_topic = bool(p.truth_to_topic) and to_file is None
     try:
@@ -315,6 +293,29 @@ def produce(
             destination = f"kafka {s.kafka.bootstrap_servers} topic {s.kafka.topics.transactions}"
     except SinkError as exc:
         fail(str(exc))
+    pop = build_population(p.seed, p.population)
+    start_ms = sim_start_ms if sim_start_ms is not None else int(time.time() * 1000)
+    gen = TransactionGenerator(
+        pop,
+        GeneratorOptions(
+            seed=p.seed,
+            start_ms=start_ms,
+            events_per_second=p.rate / eff_speedup,
+            fraud_rate=p.fraud_rate,
+            bad_records=p.bad_records,
+            out_of_order_ms=p.out_of_order_ms,
+            scenario_weights=p.scenario_weights,
+        ),
+        s.card_token_secret(),
+    )
+    intensity = p.rate / eff_speedup
+    if intensity > 0.8 * gen.capacity_eps():
+        err_console.print(
+            f"[yellow]warning:[/] {intensity:.0f} events per second of event time is more than "
+            f"{p.population} cards sustain without tripping VELOCITY (about "
+            f"{gen.capacity_eps():.0f}/s); raise --population or --speedup, or lower --rate."
+        )
+
     truth_file = TruthFile(truth) if truth else None
     show_progress = progress if progress is not None else (sys.stderr.isatty() and not json_out)
     res = run(

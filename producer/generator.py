@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import heapq
 import random
+from bisect import bisect
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from producer import invalid, scenarios
 from producer.places import CITIES, NEARBY, distance_km
@@ -46,8 +47,7 @@ CITY_JITTER_DEG = 0.02
 SECOND_DEVICE_SHARE = 0.25
 
 
-@dataclass(frozen=True, slots=True)
-class Event:
+class Event(NamedTuple):
     """One record to send: Kafka key and value, what it is, and truth records it completes."""
 
     key: bytes | None
@@ -167,16 +167,18 @@ class TransactionGenerator:
 
     def _take_normal_user(self, now_ms: int) -> User:
         avail = self._available
-        rng = self.rng
         if not avail:
             self.overcapacity += 1
             _, u = heapq.heappop(self._busy)
             return self.pop.users[u]
+        rand = self.rng.random
+        users = self.pop.users
         hour = (now_ms // 3_600_000) % 24
+        n = len(avail)
         for _ in range(3):
-            u = avail[rng.randrange(len(avail))]
-            user = self.pop.users[u]
-            if rng.random() < user.activity[PERIOD_OF_HOUR[(hour + user.tz_hours) % 24]]:
+            u = avail[int(rand() * n)]
+            user = users[u]
+            if rand() < user.activity[PERIOD_OF_HOUR[(hour + user.tz_hours) % 24]]:
                 break
         self._take(u)
         return user
@@ -193,8 +195,8 @@ class TransactionGenerator:
         return PERIOD_OF_HOUR[((t_ms // 3_600_000) + user.tz_hours) % 24]
 
     def pick_category(self, user: User, t_ms: int) -> str:
-        cum = user.cat_cum_weights[self.local_period(user, t_ms)]
-        return self.rng.choices(CATEGORY_NAMES, cum_weights=cum)[0]
+        cum = user.cat_cum_weights[PERIOD_OF_HOUR[((t_ms // 3_600_000) + user.tz_hours) % 24]]
+        return CATEGORY_NAMES[bisect(cum, self.rng.random() * cum[-1])]
 
     def txn(
         self,
@@ -209,14 +211,16 @@ class TransactionGenerator:
     ) -> tuple[str, bytes, int]:
         """Encode a transaction at event time `t_ms` (before jitter); returns (id, bytes, time)."""
         rng = self.rng
+        rand = rng.random
         txn_id = f"{rng.getrandbits(128):032x}"
         c = CITIES[city]
-        lat = round(c.lat + rng.uniform(-CITY_JITTER_DEG, CITY_JITTER_DEG), 4)
-        lon = round(c.lon + rng.uniform(-CITY_JITTER_DEG, CITY_JITTER_DEG), 4)
-        merchant = rng.choice(self.pop.merchants[category])
+        lat = round(c.lat + (2 * rand() - 1) * CITY_JITTER_DEG, 4)
+        lon = round(c.lon + (2 * rand() - 1) * CITY_JITTER_DEG, 4)
+        names = self.pop.merchants[category]
+        merchant = names[int(rand() * len(names))]
         if device is None:
             devs = user.devices
-            device = devs[1] if len(devs) > 1 and rng.random() < SECOND_DEVICE_SHARE else devs[0]
+            device = devs[1] if len(devs) > 1 and rand() < SECOND_DEVICE_SHARE else devs[0]
         if self.opts.out_of_order_ms:
             t_ms -= rng.randint(0, self.opts.out_of_order_ms)
         value = encode_txn(
@@ -243,7 +247,8 @@ class TransactionGenerator:
         city = self.cur_city[u]
         desired = user.home
         if rng.random() < NEARBY_TRIP_SHARE and NEARBY[user.home]:
-            desired = rng.choice(NEARBY[user.home])
+            near = NEARBY[user.home]
+            desired = near[int(rng.random() * len(near))]
         if desired != city:
             gap = now_ms - self.last_ms[u]
             need = max(TRAVEL_MIN_GAP_MS, distance_km(city, desired) / TRAVEL_SPEED_KMH * 3.6e6)
@@ -254,7 +259,9 @@ class TransactionGenerator:
         txn_id, value, t = self.txn(now_ms, user, category=category, amount=amount, city=city)
         self.cur_city[u] = city
         self.last_ms[u] = now_ms
-        self.hold(user, now_ms + MIN_CARD_GAP_MS + rng.randrange(EXTRA_CARD_GAP_MS))
+        heapq.heappush(
+            self._busy, (now_ms + MIN_CARD_GAP_MS + int(rng.random() * EXTRA_CARD_GAP_MS), u)
+        )
         return Event(user.user_id.encode(), value, "normal", "", t, txn_id)
 
     def _start_scenario(self, now_ms: int) -> Event | None:

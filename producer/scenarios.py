@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from producer.places import FAR_PARTNERS, HOP_PARTNERS
 from producer.population import User, normal_amount
+from producer.records import iso_ms
 from udfs.card_token import card_last4, card_token
 
 if TYPE_CHECKING:
@@ -77,8 +78,8 @@ class Plan:
             "card_last4": last4,
             "user_id": user_id,
             "transaction_ids": [txn_id for *_, txn_id in self.txns],
-            "first_event_time_ms": min(times),
-            "last_event_time_ms": max(times),
+            "first_event_time": iso_ms(min(times)),
+            "last_event_time": iso_ms(max(times)),
             **self.extra,
         }
 

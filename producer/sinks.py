@@ -99,7 +99,7 @@ class ConfluentSink:
         batch_size: int = 1_000_000,
         compression: str = "lz4",
         delivery_timeout_ms: int = 30_000,
-        connect_timeout_s: float = 10.0,
+        connect_timeout_s: float = 8.0,
     ) -> None:
         from confluent_kafka import KafkaException, Producer
 
@@ -220,7 +220,7 @@ class KafkaPythonSink:
         batch_size: int = 256 * 1024,
         compression: str | None = None,
         delivery_timeout_ms: int = 30_000,
-        connect_timeout_s: float = 10.0,
+        connect_timeout_s: float = 8.0,
     ) -> None:
         from kafka import KafkaProducer
         from kafka.codec import has_gzip, has_lz4, has_zstd
@@ -251,9 +251,11 @@ class KafkaPythonSink:
                 request_timeout_ms=min(10_000, delivery_timeout_ms - linger_ms - 1),
                 max_block_ms=timeout_ms,
                 bootstrap_timeout_ms=timeout_ms,
+                allow_auto_create_topics=False,
             )
         except KafkaError as exc:
             raise _unreachable(bootstrap, connect_timeout_s, type(exc).__name__) from exc
+        self._ensure_topics(bootstrap, [t for t in (topic, truth_topic) if t], partitions or {})
         try:
             for t in (topic, truth_topic):
                 if t:
@@ -264,6 +266,24 @@ class KafkaPythonSink:
                 f"topic {t} is not available on {bootstrap} within {connect_timeout_s:g} s "
                 f"({type(exc).__name__}); `fraudctl stack up` creates the contract's topics"
             ) from exc
+
+    def _ensure_topics(self, bootstrap: str, topics: list[str], partitions: dict[str, int]) -> None:
+        from kafka.admin import KafkaAdminClient, NewTopic
+        from kafka.errors import KafkaError, TopicAlreadyExistsError
+
+        try:
+            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fraudctl-admin")
+            try:
+                missing = [t for t in topics if t not in set(admin.list_topics())]
+                if missing:
+                    new = [NewTopic(t, partitions.get(t, 1), 1) for t in missing]
+                    admin.create_topics(new, timeout_ms=10_000)
+            finally:
+                admin.close()
+        except TopicAlreadyExistsError:
+            pass
+        except KafkaError as exc:
+            raise SinkError(f"cannot create topics {topics} on {bootstrap}: {exc!r}") from exc
 
     def _on_error(self, exc: BaseException) -> None:
         self.failed += 1

@@ -1,0 +1,124 @@
+"""Producer throughput: 1,000,000 pre-generated transactions to the local broker with
+confluent-kafka and kafka-python in the same run, through the same sinks `fraudctl produce` uses.
+
+    .venv/bin/python -m benchmarks.producer_throughput [--events N] [--clients a,b]
+
+Prints generation speed, then per client: events/s from first send to the end of the final
+flush (every event acknowledged with acks=all), delivered and failed counts. Each client writes to
+a fresh topic (same partition count as `transactions`) that is deleted afterwards.
+This is a script, not a test: the numbers depend on the machine and its load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import uuid
+
+from config import load_settings
+from producer.generator import GeneratorOptions, TransactionGenerator
+from producer.population import build_population
+from producer.sinks import CLIENTS, open_kafka_sink
+
+START_MS = 1_795_000_000_000
+
+
+def pregenerate(n: int, seed: int) -> tuple[list[tuple[bytes | None, bytes]], float]:
+    """`n` events as (key, value) pairs, and the generation rate in events/s."""
+    t0 = time.perf_counter()
+    pop = build_population(seed, 10_000)
+    gen = TransactionGenerator(
+        pop,
+        GeneratorOptions(seed=seed, start_ms=START_MS, events_per_second=50.0, fraud_rate=0.01),
+        "benchmark-key",
+    )
+    events: list[tuple[bytes | None, bytes]] = []
+    append = events.append
+    for _ in range(n):
+        ev = gen.next_event()
+        append((ev.key, ev.value))
+    return events, n / (time.perf_counter() - t0)
+
+
+def send_all(client: str, bootstrap: str, topic: str, partitions: int, events) -> dict:
+    """Send every event through the named client's sink; time until all are acknowledged."""
+    sink = open_kafka_sink(
+        client, bootstrap, topic, partitions={topic: partitions}, connect_timeout_s=10.0
+    )
+    send, poll = sink.send, sink.poll
+    t0 = time.perf_counter()
+    for i, (key, value) in enumerate(events):
+        send(key, value)
+        if i & 1023 == 0:
+            poll()
+    send_done = time.perf_counter()
+    undelivered = sink.flush(120.0)
+    elapsed = time.perf_counter() - t0
+    sink.close()
+    return {
+        "client": client,
+        "events": len(events),
+        "delivered": sink.delivered,
+        "failed": sink.failed + undelivered,
+        "seconds": round(elapsed, 2),
+        "events_per_s": round(len(events) / elapsed),
+        "enqueue_events_per_s": round(len(events) / (send_done - t0)),
+    }
+
+
+def delete_topics(bootstrap: str, topics: list[str]) -> None:
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.delete_topics(topics)
+    for fut in futures.values():
+        try:
+            fut.result(timeout=30)
+        except Exception as exc:  # best effort cleanup
+            print(f"note: could not delete a benchmark topic: {exc}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--clients", default=",".join(CLIENTS))
+    parser.add_argument("--seed", type=int, default=42)
+    args = parser.parse_args()
+    settings = load_settings()
+    bootstrap = settings.kafka.bootstrap_servers
+    partitions = settings.kafka.partitions.get("transactions", 4)
+    print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    print(f"pre-generating {args.events:,} events ...", flush=True)
+    events, gen_rate = pregenerate(args.events, args.seed)
+    size = sum(len(v) for _, v in events) / len(events)
+    print(f"generation: {gen_rate:,.0f} events/s (average value {size:.0f} bytes)")
+    results = []
+    topics = []
+    try:
+        for client in args.clients.split(","):
+            topic = f"bench_producer_{client.replace('-', '_')}_{uuid.uuid4().hex[:8]}"
+            topics.append(topic)
+            print(f"{client}: sending to {topic} ...", flush=True)
+            res = send_all(client, bootstrap, topic, partitions, events)
+            res["end_to_end_events_per_s"] = round(
+                len(events) / (len(events) / gen_rate + res["seconds"])
+            )
+            results.append(res)
+            print(
+                f"{client}: {res['events_per_s']:,} events/s acknowledged "
+                f"({res['seconds']} s; delivered {res['delivered']:,}, failed {res['failed']}); "
+                f"with generation {res['end_to_end_events_per_s']:,} events/s",
+                flush=True,
+            )
+    finally:
+        if topics:
+            delete_topics(bootstrap, topics)
+    best = max(results, key=lambda r: r["events_per_s"])
+    print(f"fastest: {best['client']} ({best['events_per_s']:,} events/s)")
+    print(json.dumps({"generation_events_per_s": round(gen_rate), "results": results}))
+
+
+if __name__ == "__main__":
+    main()
