@@ -1,9 +1,173 @@
-"""CLI verbs of this package (registered on `fraudctl` by jobs/cli.py)."""
+"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (registered by jobs/cli.py)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from jobs.cli_common import (
+    ConfigOption,
+    JsonOption,
+    console,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+    settings,
+)
+
+JobManagerOption = Annotated[
+    str | None,
+    typer.Option(
+        "--jobmanager",
+        envvar="FRAUD_FLINK__JOBMANAGER",
+        help="Flink JobManager REST HOST:PORT (default flink.jobmanager). "
+        "Env: FRAUD_FLINK__JOBMANAGER.",
+        show_default=False,
+    ),
+]
+
+
+def _jobmanager(config: Path | None, jobmanager: str | None) -> str:
+    s = settings(config, **({"flink": {"jobmanager": jobmanager}} if jobmanager else {}))
+    return s.flink.jobmanager
+
+
+def render(config: ConfigOption = None) -> None:
+    """Render the job's SQL script to target/job.sql and print it (like `dbt compile`)."""
+    from jobs.render import write_script
+    from jobs.sql_filters import SqlFilterError
+
+    s = settings(config)
+    try:
+        path, text = write_script(s)
+    except SqlFilterError as exc:
+        fail(f"cannot render: {exc}", code=2)
+    typer.echo(text, nl=False)
+    err_console.print(f"[dim]written to {path}[/]")
+
+
+def explain(config: ConfigOption = None) -> None:
+    """Print Flink's plan of the whole job (planned in-process; no cluster needed)."""
+    from jobs.submit import SubmitError
+    from jobs.submit import explain as explain_plan
+
+    s = settings(config)
+    try:
+        with err_console.status("planning the job with Flink (starts a local JVM) ..."):
+            plan = explain_plan(s)
+    except SubmitError as exc:
+        fail(str(exc))
+    typer.echo(plan)
+
+
+def submit(
+    config: ConfigOption = None,
+    jobmanager: JobManagerOption = None,
+    from_savepoint: Annotated[
+        str | None,
+        typer.Option(
+            "--from-savepoint",
+            help="Resume from this savepoint or retained checkpoint path.",
+            show_default=False,
+        ),
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Submit the job to the Flink cluster; print its id and web UI link."""
+    from jobs.flink_client import FlinkClient, FlinkError
+    from jobs.submit import SubmitError
+    from jobs.submit import submit as submit_job
+
+    s = settings(config)
+    jm = jobmanager or s.flink.jobmanager
+    client = FlinkClient(jm)
+    try:
+        client.overview()
+    except FlinkError as exc:
+        fail(f"{exc}\nstart the local stack with `fraudctl stack up` or pass --jobmanager")
+    try:
+        with err_console.status(f"planning and submitting to {jm} ..."):
+            submitted = submit_job(s, jm, from_savepoint, config_path=config)
+        with err_console.status(f"waiting for job {submitted.job_id} to run ..."):
+            client.wait_until_running(submitted.job_id, timeout_s=180)
+    except (SubmitError, FlinkError) as exc:
+        fail(str(exc))
+    if json_out:
+        print_json({"job_id": submitted.job_id, "web_url": client.web_url(submitted.job_id)})
+        return
+    console.print(f"submitted job [bold]{submitted.job_id}[/] ({s.flink.job_name})")
+    console.print(f"web UI: {client.web_url(submitted.job_id)}")
+
+
+def jobs(
+    config: ConfigOption = None, jobmanager: JobManagerOption = None, json_out: JsonOption = False
+) -> None:
+    """List the cluster's jobs (newest first)."""
+    from jobs.flink_client import FlinkClient, FlinkError
+
+    jm = _jobmanager(config, jobmanager)
+    try:
+        rows = [j.as_dict() for j in FlinkClient(jm).jobs()]
+    except FlinkError as exc:
+        fail(str(exc))
+    if json_out:
+        print_json(rows)
+    else:
+        print_table(rows, ["job_id", "name", "state", "start_time", "duration_s"], f"jobs on {jm}")
+
+
+def stop(
+    job_id: Annotated[str, typer.Argument(help="Id of the job to stop.")],
+    savepoint: Annotated[
+        bool,
+        typer.Option("--savepoint/--no-savepoint", help="Take a savepoint before stopping."),
+    ] = True,
+    savepoint_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--savepoint-dir",
+            help="Savepoint target directory (default: the cluster's savepoint dir).",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    jobmanager: JobManagerOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Stop a job with a savepoint (resume with `submit --from-savepoint PATH`), or cancel it."""
+    from jobs.flink_client import FlinkClient, FlinkError
+
+    client = FlinkClient(_jobmanager(config, jobmanager))
+    try:
+        if not savepoint:
+            client.cancel(job_id)
+            result = {"job_id": job_id, "state": "CANCELED", "savepoint": None}
+        else:
+            with err_console.status(f"stopping {job_id} with a savepoint ...") as status:
+                path = client.stop_with_savepoint(
+                    job_id,
+                    savepoint_dir,
+                    on_progress=lambda st: status.update(f"savepoint of {job_id}: {st} ..."),
+                )
+            result = {"job_id": job_id, "state": "FINISHED", "savepoint": path}
+    except FlinkError as exc:
+        fail(str(exc))
+    if json_out:
+        print_json(result)
+    elif result["savepoint"]:
+        console.print(f"stopped {job_id}; savepoint: {result['savepoint']}")
+        console.print(f"resume with: fraudctl submit --from-savepoint {result['savepoint']}")
+    else:
+        console.print(f"canceled {job_id}")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's verbs to `app`."""
+    """Add the job verbs to `fraudctl`."""
+    app.command("render")(render)
+    app.command("explain")(explain)
+    app.command("submit")(submit)
+    app.command("jobs")(jobs)
+    app.command("stop")(stop)

@@ -1,0 +1,288 @@
+"""A crafted input for the live job: every rule's hit and near miss, out-of-order events, a long
+burst, bad records among valid ones, and a far-future flush, with the exact expected outcome.
+
+All cases share one 1-partition topic; each case uses its own cards, users and devices, so rules
+keyed by card or device see only that case. Times are seconds after T0 (yesterday 01:00 UTC, so
+the first hours count as "night" for the risk score).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections import Counter
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from tests.jobs.live_job import Record
+
+CITIES = {
+    "Oakland": ("CA", 37.8044, -122.2712),
+    "San Francisco": ("CA", 37.7749, -122.4194),
+    "New York": ("NY", 40.7128, -74.0060),
+    "Los Angeles": ("CA", 34.0522, -118.2437),
+}
+
+
+def iso(ms: int) -> str:
+    t = dt.datetime.fromtimestamp(ms / 1000, tz=dt.UTC)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ms % 1000:03d}Z"
+
+
+@dataclass
+class Crafted:
+    t0_ms: int
+    records: list[Record] = field(default_factory=list)
+    valid: list[dict[str, Any]] = field(default_factory=list)
+    # (rule, card number or device id) -> expected number of alerts
+    expected_alerts: Counter = field(default_factory=Counter)
+    expected_dlq: Counter = field(default_factory=Counter)
+    card_numbers: set[str] = field(default_factory=set)
+    flush_ms: int = 0
+    _ids: itertools.count = field(default_factory=itertools.count)
+    _cards: itertools.count = field(default_factory=lambda: itertools.count(1))
+
+    def card(self) -> str:
+        number = f"4{next(self._cards):015d}"
+        self.card_numbers.add(number)
+        return number
+
+    def txn(
+        self,
+        card: str,
+        at_s: float,
+        amount: str = "20.00",
+        *,
+        user: str | None = None,
+        device: str | None = None,
+        city: str = "Oakland",
+        category: str = "grocery",
+        channel: str = "pos",
+    ) -> dict[str, Any]:
+        state, lat, lon = CITIES[city]
+        ms = self.t0_ms + int(at_s * 1000)
+        value = {
+            "transaction_id": f"tx-{next(self._ids):05d}",
+            "card_number": card,
+            "user_id": user or f"u-{card[-6:]}",
+            "device_id": device or f"d-{card[-6:]}",
+            "amount": float(Decimal(amount)),
+            "currency": "USD",
+            "merchant": "Acme",
+            "merchant_category": category,
+            "channel": channel,
+            "location": {"city": city, "state": state, "lat": lat, "lon": lon},
+            "event_time": iso(ms),
+        }
+        return value
+
+    def add(self, value: dict[str, Any], *, valid: bool = True, ts_ms: int | None = None) -> None:
+        ts = ts_ms if ts_ms is not None else self._ts(value)
+        self.records.append(Record(value, ts, key=value.get("user_id")))
+        if valid:
+            self.valid.append(value)
+
+    def add_raw(self, payload: bytes, ts_ms: int, reason: str) -> None:
+        self.records.append(Record(payload, ts_ms))
+        self.expected_dlq[reason] += 1
+
+    def bad(self, value: dict[str, Any], reason: str, ts_ms: int) -> None:
+        self.add(value, valid=False, ts_ms=ts_ms)
+        self.expected_dlq[reason] += 1
+
+    def _ts(self, value: dict[str, Any]) -> int:
+        if isinstance(value["event_time"], int):
+            return value["event_time"]
+        t = dt.datetime.strptime(value["event_time"], "%Y-%m-%dT%H:%M:%S.%fZ")
+        return int(t.replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def build() -> Crafted:
+    """The whole crafted input, records in production order, with expectations."""
+    today = dt.datetime.now(dt.UTC).date()
+    t0 = dt.datetime.combine(today - dt.timedelta(days=1), dt.time(1, 0), tzinfo=dt.UTC)
+    c = Crafted(t0_ms=int(t0.timestamp() * 1000))
+    timeline: list[tuple[float, dict[str, Any]]] = []
+
+    def at(card: str, s: float, amount: str = "20.00", **kw: Any) -> None:
+        timeline.append((s, c.txn(card, s, amount, **kw)))
+
+    # VELOCITY: 3 in a minute -> nothing; 4 -> one alert
+    a, b = c.card(), c.card()
+    for s in (0, 10, 20):
+        at(a, s)
+    for s in (5, 15, 25, 35):
+        at(b, s)
+    c.expected_alerts["VELOCITY", b] += 1
+    # DEVICE_SHARING: 3 users on d-shared-3 -> nothing; 4 users on d-shared-4 -> one alert
+    for i, s in enumerate((40, 45, 50)):
+        at(c.card(), s, user=f"u-dev3-{i}", device="d-shared-3")
+    for i, s in enumerate((60, 65, 70, 75)):
+        at(c.card(), s, user=f"u-dev4-{i}", device="d-shared-4")
+    c.expected_alerts["DEVICE_SHARING", "d-shared-4"] += 1
+    # HIGH_VALUE: 500.00 -> nothing; 500.01 -> one
+    at(c.card(), 80, "500.00")
+    hv = c.card()
+    at(hv, 85, "500.01")
+    c.expected_alerts["HIGH_VALUE", hv] += 1
+    # RISK_SCORE: 1000.00 electronics online at night -> 0.9 (and HIGH_VALUE); 400.00 -> 0.59
+    rk = c.card()
+    at(rk, 90, "1000.00", category="electronics", channel="online")
+    c.expected_alerts["RISK_SCORE", rk] += 1
+    c.expected_alerts["HIGH_VALUE", rk] += 1
+    at(c.card(), 95, "400.00", category="electronics", channel="online")
+    # CARD_TESTING: 3 probes then 250.00 -> one; 2 probes then 250.00 -> nothing
+    ct = c.card()
+    for s, amt in ((100, "1.00"), (220, "1.50"), (340, "0.99"), (460, "250.00")):
+        at(ct, s, amt)
+    c.expected_alerts["CARD_TESTING", ct] += 1
+    ct0 = c.card()
+    for s, amt in ((105, "1.00"), (225, "1.50"), (345, "250.00")):
+        at(ct0, s, amt)
+    # GEO_HOP: Oakland -> San Francisco in 5 min -> one; in 11 min -> nothing
+    gh = c.card()
+    at(gh, 110, city="Oakland")
+    at(gh, 410, city="San Francisco")
+    c.expected_alerts["GEO_HOP", gh] += 1
+    gh0 = c.card()
+    at(gh0, 115, city="Oakland")
+    at(gh0, 775, city="San Francisco")
+    # IMPOSSIBLE_TRAVEL: New York -> Los Angeles (3936 km) in 1 h -> one; in 6 h -> nothing
+    it = c.card()
+    at(it, 120, city="New York")
+    at(it, 3720, city="Los Angeles")
+    c.expected_alerts["IMPOSSIBLE_TRAVEL", it] += 1
+    it0 = c.card()
+    at(it0, 125, city="New York")
+    at(it0, 125 + 6 * 3600, city="Los Angeles")
+    # Cooldown: HIGH_VALUE candidates every 2 min for 12 min (one burst) -> one alert;
+    # another after a 650 s quiet gap (> 5 min cooldown) -> a second alert
+    cb = c.card()
+    for s in (130, 250, 370, 490, 610, 730, 850, 1500):
+        at(cb, s, "600.00")
+    c.expected_alerts["HIGH_VALUE", cb] += 2
+    timeline.sort(key=lambda p: p[0])
+
+    # Out of order within the 5 s watermark bound (isolated segment at 2000 s)
+    oo1, oo2 = c.card(), c.card()
+    ooo = [
+        (2000, c.txn(oo1, 2000)),
+        (2003, c.txn(oo1, 2003)),
+        (2001, c.txn(oo1, 2001)),  # 2 s late
+        (2004, c.txn(oo1, 2004)),
+        (2007, c.txn(oo2, 2007, city="San Francisco")),
+        (2005, c.txn(oo2, 2005, city="Oakland")),  # 2 s late: the hop is Oakland -> SF
+    ]
+    c.expected_alerts["VELOCITY", oo1] += 1
+    c.expected_alerts["GEO_HOP", oo2] += 1
+
+    before = [p for p in timeline if p[0] < 2000]
+    after = [p for p in timeline if p[0] >= 2000]
+    for _, v in before:
+        c.add(v)
+    for _, v in ooo:
+        c.add(v)
+
+    # Bad records between the valid transactions of a VELOCITY hit (segment at 2500 s)
+    dq = c.card()
+    c.expected_alerts["VELOCITY", dq] += 1
+    ts = c.t0_ms + 2500_000
+
+    def bad_fields(s: float, **changes: Any) -> dict[str, Any]:
+        v = c.txn(c.card(), s)
+        for k, val in changes.items():
+            if val is _DROP:
+                v.pop(k)
+            else:
+                v[k] = val
+        return v
+
+    c.add(c.txn(dq, 2500))
+    c.add_raw(b"garbage card=4000000000009999 {", ts + 1000, "not_json")
+    c.card_numbers.add("4000000000009999")
+    c.add_raw(b"[1, 2, 3]", ts + 1500, "not_object")
+    c.add_raw(b'"just a string"', ts + 2000, "not_object")
+    c.bad(bad_fields(2502, amount=_DROP), "missing_field:amount", ts + 2500)
+    c.bad(bad_fields(2503, amount="abc"), "bad_amount", ts + 3000)
+    c.bad(bad_fields(2504, amount="NaN"), "bad_amount", ts + 3500)
+    c.bad(bad_fields(2505, amount=-5), "nonpositive_amount", ts + 4000)
+    c.bad(bad_fields(2506, amount=0), "nonpositive_amount", ts + 4500)
+    c.add(c.txn(dq, 2510))
+    c.bad(bad_fields(2511, event_time="yesterday"), "bad_event_time", ts + 11_000)
+    c.bad(bad_fields(2512, event_time=_DROP), "missing_field:event_time", ts + 12_000)
+    loc = bad_fields(2513)
+    loc["location"]["lat"] = 123.0
+    c.bad(loc, "bad_location", ts + 13_000)
+    c.bad(bad_fields(2514, card_number=_DROP), "missing_field:card_number", ts + 14_000)
+    c.bad(bad_fields(2515, transaction_id=_DROP), "missing_field:transaction_id", ts + 15_000)
+    loc_text = bad_fields(2516)
+    loc_text["location"] = "Oakland"  # not an object: the json source cannot read the record
+    c.bad(loc_text, "bad_location", ts + 16_000)
+    c.add(c.txn(dq, 2520))
+    epoch = c.txn(dq, 2530)
+    epoch["event_time"] = c.t0_ms + 2530_000  # epoch milliseconds are accepted too
+    c.add(epoch, ts_ms=c.t0_ms + 2530_000)
+
+    for _, v in after:
+        if _ts_s(c, v) >= 2000:
+            c.add(v)
+
+    # Flush: one transaction a day later moves the watermark past every window and pattern
+    flush_card = c.card()
+    flush = c.txn(flush_card, 86_400)
+    c.flush_ms = c._ts(flush)
+    now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    c.add(flush, ts_ms=min(c.flush_ms, now_ms))
+    # Kafka refuses record timestamps far in the future: never send one past now
+    for r in c.records:
+        r.timestamp_ms = min(r.timestamp_ms, now_ms)
+    return c
+
+
+class _Drop:
+    pass
+
+
+_DROP = _Drop()
+
+
+def _ts_s(c: Crafted, v: dict[str, Any]) -> float:
+    return (c._ts(v) - c.t0_ms) / 1000
+
+
+def expected_window_stats(
+    c: Crafted, token: Any, global_s: int = 10, category_s: int = 60, delay_ms: int = 5000
+) -> dict[str, dict[str, Any]]:
+    """Plain-Python window statistics of the valid transactions, for every window the
+    watermark (flush - delay) has closed. `token(card_number)` gives the card token."""
+    watermark = c.flush_ms - delay_ms
+    groups: dict[tuple[str, str, int, int], list[dict[str, Any]]] = {}
+    for v in c.valid:
+        ms = c._ts(v)
+        for gran, group, size in (
+            ("global", "ALL", global_s * 1000),
+            ("merchant_category", v["merchant_category"], category_s * 1000),
+        ):
+            start = ms - ms % size
+            groups.setdefault((gran, group, start, start + size), []).append(v)
+    out = {}
+    for (gran, group, start, end), rows in groups.items():
+        if end - 1 > watermark:
+            continue
+        amounts = [Decimal(str(r["amount"])) for r in rows]
+        stat_id = f"{gran}|{group}|{iso(start)}"
+        out[stat_id] = {
+            "stat_id": stat_id,
+            "granularity": gran,
+            "group": group,
+            "window_start": iso(start),
+            "window_end": iso(end),
+            "txn_count": len(rows),
+            "total_amount": float(sum(amounts)),
+            "min_amount": float(min(amounts)),
+            "max_amount": float(max(amounts)),
+            "avg_amount": float(sum(amounts)) / len(rows),
+            "distinct_cards": len({token(r["card_number"]) for r in rows}),
+        }
+    return out

@@ -1,0 +1,188 @@
+"""Helpers for tests that run the real job: per-test topics, producing, submitting, reading back.
+
+Every run gets its own topic names, consumer groups and transactional id prefix (config
+overrides), so runs never collide with each other or with a developer's job.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from config import Settings, load_settings
+from jobs.flink_client import FlinkClient
+from jobs.submit import submit
+
+
+def run_overrides(uid: str, **job: Any) -> dict[str, Any]:
+    """Config overrides giving one job run private topics, groups and transactional ids."""
+    return {
+        "kafka": {
+            "topics": {
+                "transactions": f"t{uid}.transactions",
+                "fraud_alerts": f"t{uid}.fraud_alerts",
+                "window_stats": f"t{uid}.window_stats",
+                "dlq": f"t{uid}.transactions_dlq",
+                "truth": f"t{uid}.truth",
+            }
+        },
+        "flink": {"job_name": f"fraud-test-{uid}", "checkpoint_interval": "2 s"},
+        "job": {"consumer_group": f"fraud-test-{uid}", "transactional_id_prefix": f"t{uid}", **job},
+    }
+
+
+@dataclass
+class Record:
+    """One input message: a dict (sent as JSON) or raw bytes, with its Kafka timestamp."""
+
+    value: dict[str, Any] | bytes
+    timestamp_ms: int
+    key: str | None = None
+
+    def payload(self) -> bytes:
+        if isinstance(self.value, bytes):
+            return self.value
+        return json.dumps(self.value).encode()
+
+
+@dataclass
+class LiveJob:
+    """A job run against its own topics; `close()` cancels it."""
+
+    settings: Settings
+    overrides: dict[str, Any]
+    client: FlinkClient
+    job_id: str | None = None
+    consumed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, base: Settings, uid: str, **job: Any) -> LiveJob:
+        overrides = run_overrides(uid, **job)
+        s = load_settings(**overrides)
+        admin = AdminClient({"bootstrap.servers": s.kafka.bootstrap_servers})
+        topics = [
+            s.kafka.topics.transactions,
+            s.kafka.topics.fraud_alerts,
+            s.kafka.topics.window_stats,
+            s.kafka.topics.dlq,
+        ]
+        futures = admin.create_topics([NewTopic(t, 1, 1) for t in topics])
+        for f in futures.values():
+            f.result(timeout=30)
+        return cls(settings=s, overrides=overrides, client=FlinkClient(base.flink.jobmanager))
+
+    def produce(self, records: Iterable[Record]) -> int:
+        producer = Producer(
+            {"bootstrap.servers": self.settings.kafka.bootstrap_servers, "linger.ms": 5}
+        )
+        n = 0
+        for r in records:
+            producer.produce(
+                self.settings.kafka.topics.transactions,
+                value=r.payload(),
+                key=r.key.encode() if r.key else None,
+                timestamp=r.timestamp_ms,
+            )
+            n += 1
+        remaining = producer.flush(30)
+        assert remaining == 0, f"{remaining} records not delivered"
+        return n
+
+    def start(self) -> str:
+        submitted = submit(self.settings, overrides=self.overrides)
+        self.job_id = submitted.job_id
+        self.client.wait_until_running(self.job_id, timeout_s=180)
+        return self.job_id
+
+    def read(
+        self,
+        topic: str,
+        until: Callable[[list[dict[str, Any]]], bool],
+        timeout_s: float = 180,
+        settle_s: float = 0.0,
+    ) -> list[dict[str, Any]]:
+        """Read `topic` (read_committed) from the start until `until(messages)` holds, then keep
+        reading `settle_s` more seconds (to catch anything extra); bounded by `timeout_s`."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka.bootstrap_servers,
+                "group.id": f"reader-{topic}-{time.monotonic_ns()}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        messages: list[dict[str, Any]] = []
+        deadline = time.monotonic() + timeout_s
+        settle_until: float | None = None
+        try:
+            while time.monotonic() < deadline:
+                if settle_until is None and until(messages):
+                    settle_until = time.monotonic() + settle_s
+                if settle_until is not None and time.monotonic() >= settle_until:
+                    break
+                if self.job_id and len(messages) == 0:
+                    state = self.client.job_state(self.job_id)
+                    if state in {"FAILED", "CANCELED"}:
+                        raise AssertionError(
+                            f"job {state}: {self.client.root_cause(self.job_id)}"
+                        )
+                msg = consumer.poll(0.5)
+                if msg is None:
+                    continue
+                if msg.error():
+                    raise KafkaException(msg.error())
+                messages.append(
+                    {
+                        "key": msg.key().decode() if msg.key() else None,
+                        "value": json.loads(msg.value()),
+                        "raw": msg.value().decode(),
+                    }
+                )
+        finally:
+            consumer.close()
+        self.consumed[topic] = messages
+        return messages
+
+    def raw_topic_bytes(self, topic: str, timeout_s: float = 20) -> list[bytes]:
+        """Every committed message (key + value bytes) currently in `topic`."""
+        consumer = Consumer(
+            {
+                "bootstrap.servers": self.settings.kafka.bootstrap_servers,
+                "group.id": f"scan-{topic}-{time.monotonic_ns()}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        _, high = consumer.get_watermark_offsets(TopicPartition(topic, 0), timeout=10)
+        consumer.assign([TopicPartition(topic, 0, 0)])
+        out: list[bytes] = []
+        deadline = time.monotonic() + timeout_s
+        try:
+            while time.monotonic() < deadline:
+                pos = consumer.position([TopicPartition(topic, 0)])[0].offset
+                if pos >= high:
+                    break
+                msg = consumer.poll(0.5)
+                if msg is None or msg.error():
+                    continue
+                out.append((msg.key() or b"") + b"|" + (msg.value() or b""))
+        finally:
+            consumer.close()
+        return out
+
+    def close(self) -> None:
+        if self.job_id:
+            try:
+                if self.client.job_state(self.job_id) in {"RUNNING", "CREATED", "INITIALIZING"}:
+                    self.client.cancel(self.job_id)
+            except Exception:  # the job may already be gone; never mask the test's outcome
+                pass
