@@ -100,7 +100,7 @@ def send_all(client: str, bootstrap: str, topic: str, partitions: int, events) -
 def delete_topics(bootstrap: str, topics: list[str]) -> None:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     futures = admin.delete_topics(topics)
     for fut in futures.values():
         try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import sys
 import time
@@ -344,4 +345,14 @@ def produce(
 
 def register(app: typer.Typer) -> None:
     """Add `produce` to `fraudctl`."""
-    app.command("produce")(produce)
+
+    @functools.wraps(produce)
+    def produce_command(*args: object, **kwargs: object) -> None:
+        try:
+            produce(*args, **kwargs)
+        except KeyboardInterrupt:
+            # Ctrl-C before the first event (connecting, building the population)
+            err_console.print("interrupted before sending anything")
+            raise typer.Exit(130) from None
+
+    app.command("produce")(produce_command)

@@ -77,6 +77,15 @@ class TruthFile:
         self._fh.close()
 
 
+def _quiet_logger() -> logging.Logger:
+    """librdkafka's own log lines go here instead of stderr (errors are reported by us)."""
+    quiet = logging.getLogger("producer.librdkafka")
+    if not quiet.handlers:
+        quiet.addHandler(logging.NullHandler())
+    quiet.propagate = False
+    return quiet
+
+
 def _unreachable(bootstrap: str, timeout_s: float, detail: str) -> SinkError:
     return SinkError(
         f"Kafka broker {bootstrap} is unreachable (no answer within {timeout_s:g} s: {detail}). "
@@ -109,9 +118,7 @@ class ConfluentSink:
         self.failed = 0
         self.truth_delivered = 0
         self.last_error: str | None = None
-        quiet = logging.getLogger("producer.librdkafka")
-        quiet.addHandler(logging.NullHandler())
-        quiet.propagate = False
+        quiet = _quiet_logger()
         self._producer = Producer(
             {
                 "bootstrap.servers": bootstrap,
@@ -147,7 +154,7 @@ class ConfluentSink:
     ) -> None:
         from confluent_kafka.admin import AdminClient, NewTopic
 
-        admin = AdminClient({"bootstrap.servers": bootstrap})
+        admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet_logger()})
         futures = admin.create_topics(
             [
                 NewTopic(t, num_partitions=partitions.get(t, 1), replication_factor=1)

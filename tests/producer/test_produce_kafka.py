@@ -40,7 +40,7 @@ def _canonical(records) -> list[str]:
 def _delete_topics(bootstrap: str, topics: list[str]) -> None:
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
     for fut in admin.delete_topics(topics).values():
         with contextlib.suppress(Exception):  # best effort: a topic never created
             fut.result(timeout=30)
