@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import json
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -216,9 +217,19 @@ def build() -> Crafted:
     c.bad(loc, "bad_location", ts + 13_000)
     c.bad(bad_fields(2514, card_number=_DROP), "missing_field:card_number", ts + 14_000)
     c.bad(bad_fields(2515, transaction_id=_DROP), "missing_field:transaction_id", ts + 15_000)
-    loc_text = bad_fields(2516)
-    loc_text["location"] = "Oakland"  # not an object: the json source cannot read the record
-    c.bad(loc_text, "bad_location", ts + 16_000)
+    c.add_raw(b"null", ts + 2100, "not_object")
+    c.add_raw(b"42", ts + 2200, "not_object")
+    c.bad(bad_fields(2507, amount=True), "bad_amount", ts + 5000)
+    c.bad(bad_fields(2508, amount={"value": 12.5}), "bad_amount", ts + 6000)
+    inf = json.dumps(bad_fields(2509, amount=0.0)).replace('"amount": 0.0', '"amount": 1e999')
+    assert "1e999" in inf
+    c.add_raw(inf.encode(), ts + 7000, "bad_amount")
+    c.bad(bad_fields(2516, event_time=""), "bad_event_time", ts + 16_000)
+    c.bad(bad_fields(2517, event_time="2026-13-45T25:61:00Z"), "bad_event_time", ts + 17_000)
+    # a `location` that is not an object reads as no location: still a valid transaction
+    no_loc = c.txn(c.card(), 2518)
+    no_loc["location"] = "Oakland"
+    c.add(no_loc)
     c.add(c.txn(dq, 2520))
     epoch = c.txn(dq, 2530)
     epoch["event_time"] = c.t0_ms + 2530_000  # epoch milliseconds are accepted too

@@ -131,9 +131,7 @@ class LiveJob:
                 if self.job_id and len(messages) == 0:
                     state = self.client.job_state(self.job_id)
                     if state in {"FAILED", "CANCELED"}:
-                        raise AssertionError(
-                            f"job {state}: {self.client.root_cause(self.job_id)}"
-                        )
+                        raise AssertionError(f"job {state}: {self.client.root_cause(self.job_id)}")
                 msg = consumer.poll(0.5)
                 if msg is None:
                     continue

@@ -1,0 +1,214 @@
+"""The real job on the real stack: crafted input in, alerts / window stats / DLQ out.
+
+One crafted input (tests/jobs/crafted.py) holds every rule's hit and near miss, out-of-order
+events, a burst longer than the cooldown and bad records between valid ones. It is produced
+into two fresh topic sets and two jobs run at once (the second is the replay for the alert_id
+determinism check), so the whole module costs two job submissions.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from config import Settings
+from tests.jobs.crafted import Crafted, build, expected_window_stats
+from tests.jobs.live_job import LiveJob
+from udfs.card_token import card_token
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+ISO_MS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$")
+
+
+class Run:
+    """One job run's outputs."""
+
+    def __init__(self, job: LiveJob, crafted: Crafted) -> None:
+        self.job = job
+        self.crafted = crafted
+        self.alerts: list[dict[str, Any]] = []
+        self.window_stats: list[dict[str, Any]] = []
+        self.dlq: list[dict[str, Any]] = []
+
+
+def _run(base: Settings, crafted: Crafted) -> Run:
+    job = LiveJob.create(base, uuid.uuid4().hex[:10])
+    run = Run(job, crafted)
+    try:
+        job.produce(crafted.records)
+        job.start()
+        topics = job.settings.kafka.topics
+        n_alerts = sum(crafted.expected_alerts.values())
+        n_dlq = sum(crafted.expected_dlq.values())
+        # settle: keep reading a few checkpoints (2 s each) after the expected count arrived,
+        # so an extra alert would be seen
+        run.alerts = job.read(topics.fraud_alerts, lambda m: len(m) >= n_alerts, 240, 8)
+        run.dlq = job.read(topics.dlq, lambda m: len(m) >= n_dlq, 60, 4)
+        n_stats = len(expected_window_stats(crafted, lambda x: x))
+        run.window_stats = job.read(topics.window_stats, lambda m: len(m) >= n_stats, 60, 4)
+    finally:
+        job.close()
+    return run
+
+
+@pytest.fixture(scope="module")
+def runs(live_stack: Settings) -> Iterator[tuple[Run, Run]]:
+    crafted = build()
+    with ThreadPoolExecutor(2) as pool:
+        first, replay = pool.map(lambda _: _run(live_stack, crafted), range(2))
+    yield first, replay
+
+
+@pytest.fixture(scope="module")
+def run(runs: tuple[Run, Run]) -> Run:
+    return runs[0]
+
+
+@pytest.fixture(scope="module")
+def token(live_stack: Settings):
+    key = live_stack.card_token_secret()
+    return lambda number: card_token(number, key)
+
+
+def _entity(crafted_entity: str, token) -> str:
+    return crafted_entity if crafted_entity.startswith("d-") else token(crafted_entity)
+
+
+def _alert_counts(run: Run) -> Counter:
+    return Counter((a["value"]["rule"], a["value"]["entity_id"]) for a in run.alerts)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "HIGH_VALUE",
+        "VELOCITY",
+        "DEVICE_SHARING",
+        "GEO_HOP",
+        "IMPOSSIBLE_TRAVEL",
+        "CARD_TESTING",
+        "RISK_SCORE",
+    ],
+)
+def test_each_rule_alerts_exactly_on_its_hits_and_never_on_its_near_misses(run, token, rule):
+    expected = Counter(
+        {
+            (r, _entity(e, token)): n
+            for (r, e), n in run.crafted.expected_alerts.items()
+            if r == rule
+        }
+    )
+    got = Counter({k: n for k, n in _alert_counts(run).items() if k[0] == rule})
+    assert got == expected
+
+
+def test_no_alert_beyond_the_expected_ones(run, token):
+    expected = Counter(
+        {(r, _entity(e, token)): n for (r, e), n in run.crafted.expected_alerts.items()}
+    )
+    assert _alert_counts(run) == expected
+
+
+def test_alerts_have_the_contract_shape(run):
+    for msg in run.alerts:
+        a = msg["value"]
+        assert msg["key"] == a["entity_id"]
+        assert re.fullmatch(r"[0-9a-f]{32}", a["alert_id"])
+        assert a["severity"] in {"LOW", "MEDIUM", "HIGH", "CRITICAL"}
+        assert a["entity_type"] == ("device" if a["rule"] == "DEVICE_SHARING" else "card")
+        for ts in ("window_start", "window_end", "event_time", "detected_at"):
+            assert ISO_MS.match(a[ts]), (ts, a[ts])
+        assert a["transaction_ids"] and all(isinstance(t, str) for t in a["transaction_ids"])
+        assert isinstance(a["details"], dict)
+        if a["entity_type"] == "card":
+            assert a["card_token"] == a["entity_id"]
+            assert re.fullmatch(r"\d{4}", a["card_last4"])
+        if a["rule"] == "RISK_SCORE":
+            assert 0.8 <= a["score"] <= 1.0
+            assert a["severity"] == "HIGH"  # 0.9 < critical_at 0.95
+    assert len({m["value"]["alert_id"] for m in run.alerts}) == len(run.alerts)
+
+
+def test_out_of_order_events_within_the_watermark_bound_are_handled_in_order(run, token):
+    # tx-00045 (SF, 2007 s) was produced before tx-00046 (Oakland, 2005 s)
+    geo = [a["value"] for a in run.alerts if a["value"]["rule"] == "GEO_HOP"]
+    late_hop = [a for a in geo if a["details"]["gap_seconds"] == 2]
+    assert len(late_hop) == 1
+    assert late_hop[0]["details"]["from_city"] == "Oakland"
+    assert late_hop[0]["details"]["to_city"] == "San Francisco"
+    velocity = [a["value"] for a in run.alerts if a["value"]["rule"] == "VELOCITY"]
+    assert any(a["details"]["count"] == 4 and len(a["transaction_ids"]) == 4 for a in velocity)
+
+
+def test_a_burst_longer_than_the_cooldown_gives_one_alert_per_quiet_gap(run, token):
+    # 7 HIGH_VALUE candidates 2 min apart (12 min, one burst) and one more after 650 s of quiet:
+    # the cooldown (5 min, debounce) emits the burst's first and the later one: 2 alerts
+    (burst_card,) = [e for (r, e), n in run.crafted.expected_alerts.items() if n == 2]
+    alerts = [
+        a["value"]
+        for a in run.alerts
+        if a["value"]["rule"] == "HIGH_VALUE" and a["value"]["entity_id"] == token(burst_card)
+    ]
+    assert len(alerts) == 2
+    starts = sorted(a["event_time"] for a in alerts)
+    assert starts[0].endswith("01:02:10.000Z") and starts[1].endswith("01:25:00.000Z")
+
+
+def test_replaying_the_same_input_into_fresh_topics_gives_the_same_alert_ids(runs):
+    first, replay = runs
+    assert {a["value"]["alert_id"] for a in first.alerts} == {
+        a["value"]["alert_id"] for a in replay.alerts
+    }
+    assert len(first.alerts) == len(replay.alerts) > 0
+
+
+def test_window_stats_equal_an_independent_python_computation(run, token):
+    expected = expected_window_stats(run.crafted, token)
+    got = {m["value"]["stat_id"]: m["value"] for m in run.window_stats}
+    assert set(got) == set(expected)
+    for stat_id, exp in expected.items():
+        g = got[stat_id]
+        for k in ("granularity", "group", "window_start", "window_end", "txn_count"):
+            assert g[k] == exp[k], (stat_id, k)
+        assert g["distinct_cards"] == exp["distinct_cards"], stat_id
+        for k in ("total_amount", "min_amount", "max_amount", "avg_amount"):
+            assert g[k] == pytest.approx(exp[k], rel=1e-9, abs=1e-9), (stat_id, k)
+        assert [m["key"] for m in run.window_stats if m["value"]["stat_id"] == stat_id] == [stat_id]
+
+
+def test_bad_records_land_in_the_dlq_with_the_right_reason(run):
+    assert Counter(m["value"]["reason"] for m in run.dlq) == run.crafted.expected_dlq
+    for m in run.dlq:
+        d = m["value"]
+        assert isinstance(d["kafka_offset"], int) and d["kafka_partition"] == 0
+        assert ISO_MS.match(d["detected_at"])
+        if isinstance(d["payload"], dict) and d["reason"] != "missing_field:card_number":
+            assert re.fullmatch(r"\d{4}", d["payload"]["card_last4"])
+            assert re.fullmatch(r"[0-9a-f]{32}", d["payload"]["card_token"])
+
+
+def test_valid_records_around_bad_ones_are_still_detected(run, token):
+    # the VELOCITY card whose 4 transactions surround the bad records (one with epoch-ms time)
+    dlq_card = max(
+        (e for (r, e) in run.crafted.expected_alerts if r == "VELOCITY"),
+        key=lambda e: int(e),
+    )
+    assert ("VELOCITY", token(dlq_card)) in _alert_counts(run)
+
+
+def test_no_raw_card_number_in_any_output_topic(run):
+    topics = run.job.settings.kafka.topics
+    blobs = b"\n".join(
+        b"\n".join(run.job.raw_topic_bytes(t))
+        for t in (topics.fraud_alerts, topics.window_stats, topics.dlq)
+    )
+    assert blobs, "nothing was read back"
+    leaked = [n for n in run.crafted.card_numbers if n.encode() in blobs]
+    assert leaked == []
