@@ -68,6 +68,23 @@ def parse_weights(items: list[str]) -> dict[str, float]:
     return weights
 
 
+def _horizon(
+    start_ms: int,
+    events_per_s: float,
+    count: int | None,
+    duration_s: float | None,
+    speedup: float,
+    throttle: bool,
+) -> int | None:
+    """The last event time of a run with a known end, so no scenario starts that cannot end."""
+    ends = []
+    if count is not None:
+        ends.append(start_ms + int(count * 1000 / events_per_s))
+    if duration_s is not None and throttle:
+        ends.append(start_ms + int(duration_s * speedup * 1000))
+    return min(ends) if ends else None
+
+
 def print_summary(res: RunResult, destination: str) -> None:
     """The final summary: totals, then scenarios and invalid kinds."""
     d = res.as_dict()
@@ -87,6 +104,9 @@ def print_summary(res: RunResult, destination: str) -> None:
     ]
     if res.interrupted:
         rows.append({"metric": "interrupted", "value": "yes (Ctrl-C): buffered events flushed"})
+    if res.truncated:
+        cut = sum(res.truncated.values())
+        rows.append({"metric": "scenarios cut short", "value": f"{cut} (truth: complete=false)"})
     if res.error:
         rows.append({"metric": "error", "value": res.error})
     print_table(rows, ["metric", "value"], title="produce summary")
@@ -306,6 +326,9 @@ def produce(
             bad_records=p.bad_records,
             out_of_order_ms=p.out_of_order_ms,
             scenario_weights=p.scenario_weights,
+            horizon_ms=_horizon(
+                start_ms, p.rate / eff_speedup, count, duration_s, eff_speedup, throttle
+            ),
         ),
         s.card_token_secret(),
     )

@@ -63,6 +63,7 @@ class Event(NamedTuple):
 class _Scenario:
     truth: dict[str, Any]
     remaining: int
+    emitted: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -75,6 +76,8 @@ class GeneratorOptions:
     fraud_rate: float = 0.01
     bad_records: float = 0.0
     out_of_order_ms: int = 0
+    # no scenario starts unless it can finish by this event time (None: no known end)
+    horizon_ms: int | None = None
     scenario_weights: Mapping[str, float] = field(
         default_factory=lambda: dict.fromkeys(scenarios.SCENARIOS, 1.0)
     )
@@ -266,7 +269,11 @@ class TransactionGenerator:
 
     def _start_scenario(self, now_ms: int) -> Event | None:
         name = self.rng.choices(self._scenario_names, cum_weights=self._scenario_cum)[0]
-        plan = scenarios.SCENARIOS[name].build(self, now_ms)
+        spec = scenarios.SCENARIOS[name]
+        horizon = self.opts.horizon_ms
+        if horizon is not None and now_ms + spec.max_span_ms > horizon:
+            return None
+        plan = spec.build(self, now_ms)
         if plan is None:
             return None
         truth = plan.truth(name, self.token_key)
@@ -284,6 +291,7 @@ class TransactionGenerator:
 
     def _complete(self, ev: Event, sc: _Scenario) -> Event:
         sc.remaining -= 1
+        sc.emitted.append(ev.transaction_id or "")
         self.counts[ev.label] += 1
         if sc.remaining == 0:
             self.counts["scenarios:" + ev.label] += 1
@@ -325,17 +333,42 @@ class TransactionGenerator:
             yield self.next_event()
 
     def take(self, count: int) -> Iterator[Event]:
-        """`count` slots, then the rest of every scenario in flight (see `drain`)."""
+        """`count` slots (no scenario starts that would end after them), then `drain()`."""
+        if self.opts.horizon_ms is None:
+            self.opts.horizon_ms = self.slot_time(self.slot + count)
         for _ in range(count):
             yield self.next_event()
         yield from self.drain()
 
     def drain(self) -> Iterator[Event]:
         """Emit at once the remaining events of scenarios in flight, in event-time order,
-        so every scenario in the truth is complete."""
+        so every scenario in the truth is complete. With a horizon there are none (or a few
+        seconds' worth when wall time and event time drift apart)."""
         while self._pending:
             _, _, ev, sc = heapq.heappop(self._pending)
             yield self._complete(ev, sc)
+
+    def truncate(self) -> list[dict[str, Any]]:
+        """Drop the unsent events of scenarios in flight (used on Ctrl-C, so nothing lands in
+        the future); return their truth with only the sent transactions and complete=false."""
+        partial: dict[int, _Scenario] = {}
+        for _, _, _, sc in self._pending:
+            partial[id(sc)] = sc
+        self._pending.clear()
+        out = []
+        for sc in partial.values():
+            if not sc.emitted:
+                continue
+            out.append(
+                {
+                    **sc.truth,
+                    "transaction_ids": list(sc.emitted),
+                    "complete": False,
+                    "planned_transactions": len(sc.truth["transaction_ids"]),
+                }
+            )
+            self.counts["truncated:" + sc.truth["scenario_type"]] += 1
+        return out
 
     @property
     def in_flight(self) -> int:

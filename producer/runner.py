@@ -54,6 +54,7 @@ class RunResult:
     by_kind: Counter[str] = field(default_factory=Counter)
     fraud_events: Counter[str] = field(default_factory=Counter)
     scenarios: Counter[str] = field(default_factory=Counter)
+    truncated: Counter[str] = field(default_factory=Counter)
     invalid: Counter[str] = field(default_factory=Counter)
     truth_records: int = 0
     overcapacity: int = 0
@@ -78,6 +79,7 @@ class RunResult:
             "fraud": self.by_kind["fraud"],
             "invalid": self.by_kind["invalid"],
             "scenarios": dict(sorted(self.scenarios.items())),
+            "scenarios_cut_short": dict(sorted(self.truncated.items())),
             "fraud_events": dict(sorted(self.fraud_events.items())),
             "invalid_kinds": dict(sorted(self.invalid.items())),
             "truth_records": self.truth_records,
@@ -110,14 +112,20 @@ def run(
         if res.last_event_ms is None or t > res.last_event_ms:
             res.last_event_ms = t
         for record in ev.truth:
-            res.truth_records += 1
-            if record["kind"] == "scenario":
+            emit_truth(record)
+
+    def emit_truth(record: dict[str, Any]) -> None:
+        res.truth_records += 1
+        if record["kind"] == "scenario":
+            if record.get("complete", True):
                 res.scenarios[record["scenario_type"]] += 1
-            if truth_file is not None:
-                truth_file.write(record)
-            if opts.truth_to_topic:
-                key = record.get("scenario_id") or record.get("transaction_id") or "invalid"
-                sink.send_truth(key.encode(), json.dumps(record, separators=(",", ":")).encode())
+            else:
+                res.truncated[record["scenario_type"]] += 1
+        if truth_file is not None:
+            truth_file.write(record)
+        if opts.truth_to_topic:
+            key = record.get("scenario_id") or record.get("transaction_id") or "invalid"
+            sink.send_truth(key.encode(), json.dumps(record, separators=(",", ":")).encode())
 
     progress = None
     task = None
@@ -163,12 +171,19 @@ def run(
             res.interrupted = True
         except SinkError as exc:
             res.error = str(exc)
-        if res.error is None:
-            try:
+        try:
+            if res.error is None and not res.interrupted:
                 for ev in gen.drain():
                     emit(ev)
-            except KeyboardInterrupt:
-                res.interrupted = True
+            else:
+                # stopped early: nothing is sent ahead of its time; unfinished scenarios are
+                # labelled complete=false with the transactions that did go out
+                for record in gen.truncate():
+                    emit_truth(record)
+        except KeyboardInterrupt:
+            res.interrupted = True
+            for record in gen.truncate():
+                emit_truth(record)
     finally:
         try:
             res.undelivered = sink.flush(FLUSH_TIMEOUT_S)

@@ -8,10 +8,10 @@ Shapes (the DESIGN.md defaults with margin; every scenario trips its own rule an
 | velocity_burst | VELOCITY | 5-7 purchases on one card, 8-20 s apart (within 2 min), one city |
 | device_farm | DEVICE_SHARING | 5-7 different cards on one new device, 8-20 s apart |
 | geo_hop | GEO_HOP | two purchases 7-9 min apart in cities 30-80 km apart (< 700 km/h) |
-| impossible_travel | IMPOSSIBLE_TRAVEL | two purchases 12-30 min apart, > 1,500 km apart |
+| impossible_travel | IMPOSSIBLE_TRAVEL | two purchases 11-15 min apart, > 1,500 km apart |
 | card_testing | CARD_TESTING | 3-4 probes of 0.50-1.99, then a 220-480 charge, 110-140 s apart |
 
-Impossible travel implies more than 3,000 km/h and stays out of GEO_HOP's 10 min. Card-testing
+Impossible travel implies more than 6,000 km/h and stays out of GEO_HOP's 10 min. Card-testing
 steps are spaced so that any 5 min hold at most 3 of them (no VELOCITY) and all fit in 10 min.
 | high_value | HIGH_VALUE | one purchase of 650-2,500 |
 
@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 IDLE_BEFORE_MS = 0  # the pool already guarantees MIN_CARD_GAP_MS
 REST_AFTER_MS = 10 * 60_000
 MINUTE = 60_000
+# impossible travel: just over GEO_HOP's 10 min, so only IMPOSSIBLE_TRAVEL fires; with
+# > 1,500 km that is still more than 6,000 km/h
+IMPOSSIBLE_GAP_MS = (11 * MINUTE, 15 * MINUTE)
 
 
 @dataclass
@@ -80,6 +83,7 @@ class Plan:
             "transaction_ids": [txn_id for *_, txn_id in self.txns],
             "first_event_time": iso_ms(min(times)),
             "last_event_time": iso_ms(max(times)),
+            "complete": True,
             **self.extra,
         }
 
@@ -88,6 +92,7 @@ class Plan:
 class ScenarioSpec:
     expected_rule: str
     mean_events: float
+    max_span_ms: int  # from the first to the last event, at most
     build: Callable[[TransactionGenerator, int], Plan | None]
 
 
@@ -167,7 +172,7 @@ def impossible_travel(gen: TransactionGenerator, now: int) -> Plan | None:
     plan = Plan("IMPOSSIBLE_TRAVEL", "card", user, None, scenario_id=gen.new_scenario_id())
     a = gen.cur_city[user.index]
     b = rng.choice(FAR_PARTNERS[a])
-    t2 = now + rng.randint(12 * MINUTE, 30 * MINUTE)
+    t2 = now + rng.randint(*IMPOSSIBLE_GAP_MS)
     cat = gen.pick_category(user, now)
     plan.add(now, user, gen.txn(now, user, category=cat, amount=normal_amount(rng, cat), city=a))
     cat = rng.choice(("electronics", "retail", "online"))
@@ -215,10 +220,12 @@ def high_value(gen: TransactionGenerator, now: int) -> Plan | None:
 
 
 SCENARIOS: dict[str, ScenarioSpec] = {
-    "velocity_burst": ScenarioSpec("VELOCITY", 6.0, velocity_burst),
-    "device_farm": ScenarioSpec("DEVICE_SHARING", 6.0, device_farm),
-    "geo_hop": ScenarioSpec("GEO_HOP", 2.0, geo_hop),
-    "impossible_travel": ScenarioSpec("IMPOSSIBLE_TRAVEL", 2.0, impossible_travel),
-    "card_testing": ScenarioSpec("CARD_TESTING", 4.5, card_testing),
-    "high_value": ScenarioSpec("HIGH_VALUE", 1.0, high_value),
+    "velocity_burst": ScenarioSpec("VELOCITY", 6.0, 6 * 20_000, velocity_burst),
+    "device_farm": ScenarioSpec("DEVICE_SHARING", 6.0, 6 * 20_000, device_farm),
+    "geo_hop": ScenarioSpec("GEO_HOP", 2.0, 9 * MINUTE, geo_hop),
+    "impossible_travel": ScenarioSpec(
+        "IMPOSSIBLE_TRAVEL", 2.0, IMPOSSIBLE_GAP_MS[1], impossible_travel
+    ),
+    "card_testing": ScenarioSpec("CARD_TESTING", 4.5, 4 * 140_000, card_testing),
+    "high_value": ScenarioSpec("HIGH_VALUE", 1.0, 0, high_value),
 }

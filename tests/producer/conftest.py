@@ -23,8 +23,10 @@ def make_stream(population: Population, count: int, **opts: object) -> list[Even
 
 @pytest.fixture(scope="session")
 def fraud_stream(population: Population) -> list[Event]:
-    """40k slots with a high fraud rate and some invalid records."""
-    return make_stream(population, 40_000, fraud_rate=0.15, bad_records=0.01)
+    """40k slots (27 min of event time) with a high fraud rate and some invalid records."""
+    return make_stream(
+        population, 40_000, fraud_rate=0.15, bad_records=0.01, events_per_second=25.0
+    )
 
 
 @pytest.fixture(scope="session")

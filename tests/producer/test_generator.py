@@ -287,7 +287,7 @@ def test_every_scenario_trips_its_rule_and_nothing_else_trips(fraud_stream) -> N
 
 
 def test_fraud_rate_is_respected(population) -> None:
-    events = make_stream(population, 20_000, fraud_rate=0.05)
+    events = make_stream(population, 20_000, fraud_rate=0.05, events_per_second=10.0)
     share = sum(1 for e in events if e.kind == "fraud") / len(events)
     assert 0.035 < share < 0.065
     types = Counter(t["scenario_type"] for t in _truths(events))
@@ -391,3 +391,49 @@ def test_out_of_order_jitter_is_bounded(population) -> None:
     back = [a - b for a, b in itertools.pairwise(times) if b < a]
     assert back, "some events arrive out of order"
     assert max(back) <= 2_000 + 100
+
+
+# ---- ends of runs ------------------------------------------------------------------------------
+
+
+def test_known_end_starts_only_scenarios_that_finish(population) -> None:
+    from producer.generator import GeneratorOptions, TransactionGenerator
+    from tests.producer.conftest import START_MS
+
+    gen = TransactionGenerator(
+        population,
+        GeneratorOptions(seed=7, start_ms=START_MS, fraud_rate=0.2, events_per_second=10.0),
+        TOKEN_KEY,
+    )
+    events = list(gen.take(20_000))  # 33 min of event time
+    end = gen.slot_time(20_000)
+    assert len(events) == 20_000, "nothing left to drain"
+    assert max(e.event_time_ms for e in events) < end
+    done = Counter(t["scenario_type"] for t in _truths(events))
+    assert set(done) == set(SCENARIOS), "long scenarios still run, just not past the end"
+    short = list(gen.take(0)) + list(
+        TransactionGenerator(
+            population, GeneratorOptions(seed=7, start_ms=START_MS, fraud_rate=0.2), TOKEN_KEY
+        ).take(3_000)  # 1 min: only the short scenarios fit
+    )
+    kinds = {t["scenario_type"] for t in _truths(short) if t["kind"] == "scenario"}
+    assert kinds and kinds <= {"velocity_burst", "device_farm", "high_value"}
+    assert all(t["complete"] for t in _truths(events) if t["kind"] == "scenario")
+
+
+def test_truncate_labels_unfinished_scenarios(population) -> None:
+    from producer.generator import GeneratorOptions, TransactionGenerator
+    from tests.producer.conftest import START_MS
+
+    gen = TransactionGenerator(
+        population, GeneratorOptions(seed=7, start_ms=START_MS, fraud_rate=0.2), TOKEN_KEY
+    )
+    sent = [gen.next_event() for _ in range(5_000)]
+    assert gen.in_flight > 0
+    partial = gen.truncate()
+    assert gen.in_flight == 0 and list(gen.drain()) == []
+    assert partial and all(not t["complete"] for t in partial)
+    sent_ids = {e.transaction_id for e in sent}
+    for t in partial:
+        assert set(t["transaction_ids"]) <= sent_ids
+        assert 0 < len(t["transaction_ids"]) < t["planned_transactions"]
