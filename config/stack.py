@@ -17,6 +17,7 @@ class StackPorts(BaseModel):
     kafka: Port = 9092
     kafka_controller: Port = 9093
     flink_rest: Port = 8081
+    flink_rpc: Port = 6123
     mongo: Port = 27017
 
 

@@ -6,7 +6,7 @@
 | Kafka connector, SQL client/gateway | Maven Central  | <cache>/jars, then Flink lib/opt |
 | FerretDB launcher          | Go module proxy         | <cache>/bin                      |
 | mongosh (test client)      | npm registry            | <cache>/node                     |
-| kcat (test client)         | Debian packages         | /usr/bin/kcat                    |
+| kcat, docker-compose (tests)| Debian packages        | /usr/bin                         |
 """
 
 from __future__ import annotations
@@ -161,14 +161,20 @@ def install_mongosh(layout: Layout) -> None:
     )
 
 
-def install_kcat() -> None:
-    if shutil.which("kcat") or shutil.which("kafkacat"):
+# test clients from Debian: command -> package
+APT_TOOLS = {"kcat": "kafkacat", "docker-compose": "docker-compose"}
+
+
+def install_apt_tools() -> None:
+    """kcat (independent Kafka client) and docker-compose v1 (validates docker-compose.yml)."""
+    missing = [pkg for tool, pkg in APT_TOOLS.items() if not shutil.which(tool)]
+    if not missing:
         return
     if os.geteuid() != 0:
-        raise InstallError("kcat is missing: install the Debian package 'kafkacat' (needs root)")
+        raise InstallError(f"missing Debian packages {missing}: install them (needs root)")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run(["apt-get", "update", "-qq"], "apt-get update", env=env)
-    _run(["apt-get", "install", "-y", "-qq", "kafkacat"], "apt-get install kafkacat", env=env)
+    _run(["apt-get", "install", "-y", "-qq", *missing], f"apt-get install {missing}", env=env)
 
 
 def install(layout: Layout, test_clients: bool = False) -> None:
@@ -182,7 +188,7 @@ def install(layout: Layout, test_clients: bool = False) -> None:
     if test_clients:
         steps += [
             (f"mongosh {versions()['mongosh']} (npm)", lambda: install_mongosh(layout)),
-            ("kcat (apt)", install_kcat),
+            ("kcat, docker-compose (apt)", install_apt_tools),
         ]
     for label, step in steps:
         with console.status(f"installing {label} ..."):

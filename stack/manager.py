@@ -10,7 +10,7 @@ from rich.console import Console
 from config import Settings
 from stack.install import install
 from stack.layout import Layout
-from stack.process import port_in_use, terminate
+from stack.process import port_in_use, read_pids, terminate
 from stack.services import JobManager, Service, TaskManager, all_services
 
 console = Console(stderr=True)
@@ -57,9 +57,10 @@ def _wait_healthy(svc: Service, timeout_s: float, grace_s: float = 10.0) -> None
             if svc.health().ok:
                 return
         elif time.monotonic() - start > grace_s:  # Flink's scripts write the pid a bit later
+            recorded = read_pids(svc.pid_file)
             raise StackError(
-                f"{svc.name} exited during start-up. Last lines of {svc.log_file}:\n"
-                f"{svc.log_tail()}"
+                f"{svc.name} exited during start-up (recorded pids: {recorded or 'none'}). "
+                f"Last lines of {svc.log_file}:\n{svc.log_tail()}"
             )
         time.sleep(0.5)
     raise StackError(

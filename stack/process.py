@@ -7,6 +7,7 @@ carries the marker it was started with (so a recycled pid is never killed).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -53,10 +54,18 @@ def live_pids(pid_file: Path, marker: str) -> list[int]:
 
 
 def port_in_use(host: str, port: int) -> bool:
-    """True if something accepts connections on host:port."""
+    """True if host:port cannot be bound (a listener, or any socket holding it)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
-        return s.connect_ex((host, port)) == 0
+        if s.connect_ex((host, port)) == 0:
+            return True
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as servers bind
+        try:
+            s.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str], cwd: Path) -> int:
@@ -82,10 +91,8 @@ def terminate(pids: list[int], marker: str, timeout_s: float = 30.0) -> None:
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
         targets = [p for p in pids if pid_alive(p, marker)]
         for p in targets:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(p, sig)
-            except ProcessLookupError:
-                pass
         deadline = time.monotonic() + wait
         while time.monotonic() < deadline and any(pid_alive(p, marker) for p in targets):
             time.sleep(0.2)

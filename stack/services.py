@@ -232,6 +232,7 @@ class _FlinkDaemon(Service):
         base.update(
             {
                 "jobmanager.rpc.address": h,
+                "jobmanager.rpc.port": s.ports.flink_rpc,
                 "jobmanager.bind-host": h,
                 "jobmanager.memory.process.size": s.jobmanager_memory,
                 "taskmanager.bind-host": h,
@@ -290,7 +291,7 @@ class JobManager(_FlinkDaemon):
 
     @property
     def ports_to_check(self) -> list[int]:
-        return [self.port, 6123]
+        return [self.port, self.settings.stack.ports.flink_rpc]
 
     def start(self) -> None:
         self.write_config()
@@ -359,7 +360,7 @@ class FerretDB(Service):
             "--state-dir",
             str(self.layout.ferretdb_data),
             "--log-level",
-            "warn",
+            "error",  # at warn it logs every unsupported command (pymongo's endSessions)
         ]
         spawn(cmd, self.log_file, self.pid_file, dict(os.environ), self.layout.data)
 

@@ -1,0 +1,69 @@
+"""Unit tests of the pid-file and port plumbing (no services needed)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from stack.process import live_pids, pid_alive, port_in_use, spawn, tail, terminate
+
+
+def test_pid_alive_checks_the_command_line_marker(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "marker-xyz"])
+    try:
+        assert pid_alive(proc.pid, "marker-xyz")
+        assert not pid_alive(proc.pid, "some-other-service")
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not pid_alive(proc.pid, "marker-xyz")
+
+
+def test_stale_pid_file_is_cleaned_up(tmp_path):
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    pid_file = tmp_path / "svc.pid"
+    pid_file.write_text(f"{proc.pid}\n")
+    assert live_pids(pid_file, "python") == []
+    assert not pid_file.exists()
+
+
+def test_spawn_records_pid_and_terminate_stops_only_that_pid(tmp_path):
+    log, pid_file = tmp_path / "x.log", tmp_path / "x.pid"
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "tm-x"])
+    try:
+        pid = spawn(
+            [
+                sys.executable,
+                "-c",
+                "print('hello', flush=True); import time; time.sleep(30)",
+                "tm-x",
+            ],
+            log,
+            pid_file,
+            dict(os.environ),
+            tmp_path,
+        )
+        assert live_pids(pid_file, "tm-x") == [pid]
+        deadline = time.monotonic() + 10
+        while "hello" not in tail(log) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "hello" in tail(log), "the process's output did not reach its log"
+        terminate([pid], "tm-x", timeout_s=5)
+        assert not pid_alive(pid, "tm-x")
+        assert pid_alive(bystander.pid, "tm-x"), "a process we did not record was signalled"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_port_in_use_sees_a_listener():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        port = s.getsockname()[1]
+        assert port_in_use("127.0.0.1", port)
+    assert not port_in_use("127.0.0.1", port)
