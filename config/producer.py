@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from config.validators import PositiveInt
+
+# the fraud scenarios of producer/scenarios.py (a test keeps the two lists equal)
+SCENARIO_NAMES = (
+    "velocity_burst",
+    "device_farm",
+    "geo_hop",
+    "impossible_travel",
+    "card_testing",
+    "high_value",
+)
 
 
 class ProducerSettings(BaseModel):
@@ -26,14 +36,7 @@ class ProducerSettings(BaseModel):
     bad_records: float = Field(default=0.0, ge=0, le=0.5)
     out_of_order_ms: int = Field(default=0, ge=0, le=60_000)
     scenario_weights: dict[str, float] = Field(
-        default_factory=lambda: {
-            "velocity_burst": 1.0,
-            "device_farm": 1.0,
-            "geo_hop": 1.0,
-            "impossible_travel": 1.0,
-            "card_testing": 1.0,
-            "high_value": 1.0,
-        }
+        default_factory=lambda: dict.fromkeys(SCENARIO_NAMES, 1.0)
     )
     # Kafka client, chosen by benchmarks/producer_throughput.py (see README)
     client: Literal["confluent", "kafka-python"] = "confluent"
@@ -43,3 +46,14 @@ class ProducerSettings(BaseModel):
     compression: Literal["lz4", "zstd", "gzip", "snappy", "none"] = "lz4"
     delivery_timeout_ms: int = Field(default=30_000, ge=1000)
     connect_timeout_s: float = Field(default=8.0, gt=0, le=120)
+
+    @field_validator("scenario_weights")
+    @classmethod
+    def _known_scenarios(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(value) - set(SCENARIO_NAMES))
+        if unknown:
+            raise ValueError(f"unknown scenario(s) {unknown}; known: {', '.join(SCENARIO_NAMES)}")
+        negative = sorted(k for k, w in value.items() if w < 0)
+        if negative:
+            raise ValueError(f"weights must be >= 0: {negative}")
+        return value

@@ -133,12 +133,16 @@ def produce(
             "--count",
             "-n",
             min=1,
-            help="Stop after this many events (scenarios in flight then finish).",
+            help="Stop after this many events. Only scenarios that can finish by then start "
+            "(impossible travel needs 15 min of event time: use --speedup for short runs).",
         ),
     ] = None,
     duration: Annotated[
         str | None,
-        typer.Option("--duration", help="Stop after this wall time: '60', '30 s', '5 min'."),
+        typer.Option(
+            "--duration",
+            help="Stop after this wall time: '60', '30 s', '5 min' (scenarios as with --count).",
+        ),
     ] = None,
     rate: Annotated[
         float | None,

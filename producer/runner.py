@@ -141,7 +141,10 @@ def run(
             transient=False,
         )
         progress.start()
-        task = progress.add_task("producing", total=opts.count, rate=0.0)
+        total = opts.count
+        if total is None and opts.duration_s and opts.throttle:
+            total = int(opts.duration_s * opts.rate)  # expected, when paced
+        task = progress.add_task("producing", total=total, rate=0.0)
 
     start = time.monotonic()
     deadline = start + opts.duration_s if opts.duration_s else None
@@ -160,13 +163,14 @@ def run(
                     delay = start + slots / opts.rate - time.monotonic()
                     if delay > 0:
                         time.sleep(delay)
-                if slots % 1024 == 0:
+                if slots % 1024 == 0 or now >= next_ui:
                     sink.poll()
                     if sink.failed > max(100, res.sent // 100):
                         raise SinkError(f"deliveries are failing: {sink.last_error}")
-                    if progress is not None and now >= next_ui:
+                    if now >= next_ui:
                         next_ui = now + 0.25
-                        progress.update(task, completed=slots, rate=slots / (now - start))
+                        if progress is not None:
+                            progress.update(task, completed=slots, rate=slots / (now - start))
         except KeyboardInterrupt:
             res.interrupted = True
         except SinkError as exc:

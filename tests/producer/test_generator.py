@@ -437,3 +437,9 @@ def test_truncate_labels_unfinished_scenarios(population) -> None:
     for t in partial:
         assert set(t["transaction_ids"]) <= sent_ids
         assert 0 < len(t["transaction_ids"]) < t["planned_transactions"]
+
+
+def test_config_knows_every_scenario() -> None:
+    from config.producer import SCENARIO_NAMES
+
+    assert tuple(SCENARIOS) == SCENARIO_NAMES
