@@ -1,9 +1,138 @@
-"""CLI verbs of this package (registered on `fraudctl` by jobs/cli.py)."""
+"""`fraudctl demo`: the whole product end to end on the local stack.
+
+Starts the stack, submits the job (or reuses the running one), starts the Mongo sink,
+replays several minutes of simulated traffic with every fraud scenario, waits for the
+pipeline to drain, then prints alerts by rule and severity, windowed analytics,
+precision/recall against the producer's ground truth, and the Flink web UI link.
+The stack stays up; `fraudctl stack down` (or `make stack-down`) stops it.
+"""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from config import Settings
+from jobs.cli_common import ConfigOption, console, err_console, fail, settings
+
+FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
+
+
+def _fraudctl(*args: str, check: bool = True) -> int:
+    """Run another verb in a child process (its output goes straight to the terminal)."""
+    code = subprocess.run([FRAUDCTL, *args], stdin=subprocess.DEVNULL, check=False).returncode
+    if check and code != 0:
+        fail(f"`fraudctl {' '.join(args)}` failed with exit status {code}")
+    return code
+
+
+def _running_job(s: Settings) -> str | None:
+    from jobs.flink_client import FlinkClient
+
+    for job in FlinkClient(s.flink.jobmanager).jobs():
+        if job.name == s.flink.job_name and job.state in {"RUNNING", "CREATED", "RESTARTING"}:
+            return job.job_id
+    return None
+
+
+def _alert_count(s: Settings) -> int:
+    import pymongo
+
+    client = pymongo.MongoClient(s.mongo.uri, serverSelectionTimeoutMS=5000)
+    try:
+        return client[s.mongo.database][s.mongo.alerts_collection].count_documents({})
+    finally:
+        client.close()
+
+
+def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
+    """Poll MongoDB until the alert count has not changed for `quiet_s` (bounded)."""
+    deadline = time.monotonic() + timeout_s
+    last, last_change = -1, time.monotonic()
+    with err_console.status("waiting for the last alerts to reach MongoDB ...") as status:
+        while time.monotonic() < deadline:
+            n = _alert_count(s)
+            if n != last:
+                last, last_change = n, time.monotonic()
+            elif time.monotonic() - last_change >= quiet_s:
+                return n
+            status.update(f"waiting for the pipeline to drain: {n} alerts in MongoDB ...")
+            time.sleep(1.0)
+    return last
+
+
+def demo(
+    config: ConfigOption = None,
+    minutes: Annotated[float, typer.Option(help="Simulated minutes of traffic to replay.")] = 10.0,
+    rate: Annotated[float, typer.Option(help="Events per wall-clock second.")] = 1500.0,
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 6.0,
+    fraud_rate: Annotated[float, typer.Option(help="Share of events in fraud scenarios.")] = 0.02,
+    seed: Annotated[int, typer.Option(help="Seed of the population and the stream.")] = 7,
+) -> None:
+    """Run the pipeline end to end on the local stack and print what it caught."""
+    s = settings(config)
+    from jobs.submit import SubmitError, submit
+    from stack import manager
+
+    console.rule("1/5 local stack")
+    try:
+        manager.up(s)
+    except Exception as exc:  # StackError, InstallError: already carry their cause
+        fail(str(exc))
+
+    console.rule("2/5 Flink SQL job")
+    job_id = _running_job(s)
+    if job_id:
+        console.print(f"reusing the running job {job_id}")
+    else:
+        try:
+            with err_console.status("submitting the job (plans it in a local JVM) ..."):
+                job_id = submit(s).job_id
+        except SubmitError as exc:
+            fail(str(exc))
+        console.print(f"submitted job {job_id}")
+
+    console.rule("3/5 Mongo sink")
+    started = manager.start_optional(s, "sink")
+    console.print("sink started" if started else "sink already running")
+
+    console.rule("4/5 traffic")
+    run_dir = s.stack.resolve(s.stack.run_dir).parent / "demo"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    truth = run_dir / f"truth-{datetime.now(UTC):%Y%m%dT%H%M%S}.jsonl"
+    start = datetime.now(UTC) - timedelta(minutes=minutes)
+    count = int(minutes * 60 / speedup * rate)
+    _fraudctl(
+        "produce",
+        "--start-time", start.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+        "--speedup", str(speedup),
+        "--rate", str(rate),
+        "--count", str(count),
+        "--fraud-rate", str(fraud_rate),
+        "--seed", str(seed),
+        "--truth", str(truth),
+    )  # fmt: skip
+
+    console.rule("5/5 results")
+    _wait_for_drain(s, quiet_s=20, timeout_s=180)
+    _fraudctl("query", "stats", check=False)
+    _fraudctl("query", "windows", "--limit", "12", check=False)
+    _fraudctl("evaluate", "--truth", str(truth), check=False)
+    console.print(
+        f"\nFlink web UI: http://{s.flink.jobmanager}/#/job/running/{job_id}/overview\n"
+        f"Query more:   fraudctl query alerts --rule VELOCITY | fraudctl query top\n"
+        f"Stop it all:  fraudctl stack down   (or: make stack-down)"
+    )
+    if os.environ.get("CI"):
+        console.print("[dim]CI: the stack is left up; the CI session ends its processes[/]")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this package's verbs to `app`."""
+    app.command("demo")(demo)

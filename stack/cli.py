@@ -12,7 +12,7 @@ from jobs.cli_common import settings as load
 from stack import manager
 from stack.install import InstallError, install
 from stack.layout import Layout
-from stack.services import all_services
+from stack.services import all_services, optional_services
 
 stack_app = typer.Typer(
     help="Run the local stack: Kafka (KRaft) on 9092, Flink (web UI 8081), FerretDB on 27017.",
@@ -64,14 +64,17 @@ def status_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> None
 
 @stack_app.command("logs")
 def logs_cmd(
-    service: Annotated[str, typer.Argument(help="kafka | ferretdb | jobmanager | taskmanager")],
+    service: Annotated[
+        str, typer.Argument(help="kafka | ferretdb | jobmanager | taskmanager | sink")
+    ],
     lines: Annotated[int, typer.Option("-n", "--lines", help="Lines to show.")] = 50,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,
     config: ConfigOption = None,
 ) -> None:
     """Show the end of a service's log."""
     s = load(config)
-    services = {svc.name: svc for svc in all_services(s, Layout.from_settings(s))}
+    layout = Layout.from_settings(s)
+    services = {svc.name: svc for svc in all_services(s, layout) + optional_services(s, layout)}
     if service not in services:
         fail(f"unknown service {service!r}; choose one of {', '.join(services)}", code=2)
     path = services[service].log_file

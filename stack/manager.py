@@ -11,7 +11,7 @@ from config import Settings
 from stack.install import install
 from stack.layout import Layout
 from stack.process import port_in_use, read_pids, terminate
-from stack.services import JobManager, Service, TaskManager, all_services
+from stack.services import JobManager, Service, TaskManager, all_services, optional_services
 
 console = Console(stderr=True)
 
@@ -33,7 +33,8 @@ class ServiceStatus:
 def status(settings: Settings) -> list[ServiceStatus]:
     layout = Layout.from_settings(settings)
     out = []
-    for svc in all_services(settings, layout):
+    extra = [svc for svc in optional_services(settings, layout) if svc.pids()]
+    for svc in all_services(settings, layout) + extra:
         pids = svc.pids()
         health = svc.health() if pids else None
         out.append(
@@ -119,7 +120,7 @@ def down(settings: Settings) -> list[str]:
     """Stop every process the project started (by pid, newest first); returns their names."""
     layout = Layout.from_settings(settings)
     stopped = []
-    for svc in reversed(all_services(settings, layout)):
+    for svc in reversed(all_services(settings, layout) + optional_services(settings, layout)):
         pids = svc.pids()
         if pids:
             terminate(pids, svc.marker)
@@ -128,12 +129,24 @@ def down(settings: Settings) -> list[str]:
     return stopped
 
 
+def start_optional(settings: Settings, name: str) -> bool:
+    """Start an optional service (the sink) unless it runs; True if it was started."""
+    layout = Layout.from_settings(settings)
+    svc = next(s for s in optional_services(settings, layout) if s.name == name)
+    if svc.pids():
+        return False
+    svc.start()
+    _wait_healthy(svc, settings.stack.start_timeout_s, grace_s=2.0)
+    return True
+
+
 def kill_service(settings: Settings, name: str, sig: int) -> int:
     """Send `sig` to one service's process (fault injection in tests); returns its pid."""
     import os
 
     layout = Layout.from_settings(settings)
-    svc = next(s for s in all_services(settings, layout) if s.name == name)
+    services = all_services(settings, layout) + optional_services(settings, layout)
+    svc = next(s for s in services if s.name == name)
     pids = svc.pids()
     if not pids:
         raise StackError(f"{name} is not running")

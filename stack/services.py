@@ -382,6 +382,25 @@ class FerretDB(Service):
         return Health(True, f"ping ok (MongoDB wire {version})")
 
 
+class MongoSink(Service):
+    """The Kafka -> MongoDB consumer (`fraudctl sink`), started by the demo, not by `up`."""
+
+    name = "sink"
+    marker = "fraudctl sink"
+
+    @property
+    def port(self) -> None:
+        return None
+
+    def start(self) -> None:
+        fraudctl = Path(sys.executable).with_name("fraudctl")
+        env = dict(os.environ)
+        spawn([str(fraudctl), "sink"], self.log_file, self.pid_file, env, self.layout.data)
+
+    def health(self) -> Health:
+        return Health(bool(self.pids()), "consuming" if self.pids() else "not running")
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out: dict = {}
     for k, v in d.items():
@@ -393,8 +412,13 @@ def _flatten(d: dict, prefix: str = "") -> dict:
     return out
 
 
+def optional_services(settings: Settings, layout: Layout) -> list[Service]:
+    """Started on demand (by the demo), stopped by `stack down` with the rest."""
+    return [MongoSink(settings, layout)]
+
+
 def all_services(settings: Settings, layout: Layout) -> list[Service]:
-    """In start order."""
+    """The core services, in start order."""
     return [
         Kafka(settings, layout),
         FerretDB(settings, layout),
