@@ -1,0 +1,100 @@
+"""The typed config: defaults, environment overrides, clear errors, and the README reference."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from pydantic import BaseModel
+
+from config import ConfigError, Settings, load_settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_match_the_contract():
+    s = load_settings()
+    assert s.kafka.topics.transactions == "transactions"
+    assert s.kafka.topics.dlq == "transactions_dlq"
+    assert s.job.watermark_delay == "5 s"
+    assert s.job.alert_cooldown == "5 min"
+    assert s.job.rules.velocity.max_count == 3
+    assert s.job.rules.high_value.amount_over == Decimal("500.00")
+    assert s.mongo.database == "fraud_detection"
+
+
+def test_environment_overrides_the_file(monkeypatch):
+    monkeypatch.setenv("FRAUD_KAFKA__BOOTSTRAP_SERVERS", "broker-a:9093,broker-b:9093")
+    monkeypatch.setenv("FRAUD_JOB__RULES__VELOCITY__MAX_COUNT", "7")
+    s = load_settings()
+    assert s.kafka.bootstrap_servers == "broker-a:9093,broker-b:9093"
+    assert s.job.rules.velocity.max_count == 7
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key", "hint"),
+    [
+        ({"kafka": {"topics": {"transactions": "x'); DROP TABLE t; --"}}},
+         "kafka.topics.transactions", "not a valid Kafka topic name"),
+        ({"job": {"watermark_delay": "1' SECOND; DROP"}}, "job.watermark_delay", "not a duration"),
+        ({"kafka": {"bootstrap_servers": "nohostport"}}, "kafka.bootstrap_servers", "HOST:PORT"),
+        ({"stack": {"ports": {"kafka": 70000}}}, "stack.ports.kafka", "less than or equal"),
+        ({"job": {"rules": {"velocity": {"severity": "HUGE"}}}}, "job.rules.velocity.severity",
+         "'CRITICAL'"),
+        ({"job": {"state_ttl": "1 min"}}, "job", "at least job.alert_cooldown"),
+        ({"kafka": {"partitions": {"nope": 2}}}, "kafka", "unknown topic roles"),
+    ],
+)  # fmt: skip
+def test_bad_values_name_the_key_and_what_is_allowed(overrides, key, hint):
+    with pytest.raises(ConfigError) as err:
+        load_settings(**overrides)
+    assert key in str(err.value)
+    assert hint in str(err.value)
+
+
+def test_unknown_keys_are_refused():
+    with pytest.raises(ConfigError, match=r"job\.rules\.velocity\.windw"):
+        load_settings(job={"rules": {"velocity": {"windw": "5 min"}}})
+
+
+def test_missing_or_broken_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("kafka: [unclosed")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_settings(bad)
+
+
+def test_card_token_secret_comes_from_the_environment_and_never_prints(monkeypatch):
+    monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET", "s3cr3t-value")
+    s = load_settings()
+    assert s.card_token_secret() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(s)
+    assert "s3cr3t-value" not in s.model_dump_json()
+
+
+def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    keys = []
+    for name, field in model.model_fields.items():
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            keys += _leaf_keys(ann, f"{prefix}{name}.")
+        else:
+            keys.append(f"{prefix}{name}")
+    return keys
+
+
+def test_readme_config_reference_names_every_key():
+    readme = (ROOT / "README.md").read_text()
+    reference = readme.split("## Configuration reference", 1)[1].split("\n## ", 1)[0]
+    missing = []
+    for key in _leaf_keys(Settings):
+        if key == "card_token_secret_value":
+            assert "FRAUD_CARD_TOKEN_SECRET" in reference
+            continue
+        section, *_, leaf = key.split(".")
+        if f"`{section}." not in reference or leaf not in reference:
+            missing.append(key)
+    assert missing == []
