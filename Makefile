@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv install demo test test-fast lint format stack-up stack-down stack-status bench clean
+.PHONY: help venv install install-test demo test test-fast lint format stack-up stack-down stack-status bench clean
 
 help:
 	@echo "make demo        run the pipeline end to end on the local stack"
@@ -29,13 +29,16 @@ venv: $(STAMP)
 install: venv
 	$(BIN)/fraudctl stack install
 
+install-test: venv
+	$(BIN)/fraudctl stack install --test-clients
+
 demo: install
 	$(BIN)/fraudctl demo
 
-test: install lint
+test: install-test lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test-fast: install
+test-fast: install-test
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
 
 lint: venv
