@@ -4,6 +4,8 @@ and always ends with a flush and a summary (also on Ctrl-C or a failing broker).
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -87,6 +89,29 @@ class RunResult:
         }
 
 
+class _CtrlC:
+    """Turns the first Ctrl-C into a stop request checked between events, so an event and its
+    truth are always written together; a second Ctrl-C raises KeyboardInterrupt as usual."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: Any = None
+
+    def _handler(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self) -> _CtrlC:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
 def run(
     gen: TransactionGenerator,
     sink: Sink,
@@ -146,36 +171,37 @@ def run(
             total = int(opts.duration_s * opts.rate)  # expected, when paced
         task = progress.add_task("producing", total=total, rate=0.0)
 
+    stop = _CtrlC()
     start = time.monotonic()
     deadline = start + opts.duration_s if opts.duration_s else None
     check_every = 1 if opts.rate <= 2000 else 16
     next_ui = start + 0.25
     slots = 0
-    try:
+    with stop:
         try:
-            while opts.count is None or slots < opts.count:
-                now = time.monotonic()
-                if deadline is not None and now >= deadline:
-                    break
-                emit(gen.next_event())
-                slots += 1
-                if opts.throttle and slots % check_every == 0:
-                    delay = start + slots / opts.rate - time.monotonic()
-                    if delay > 0:
-                        time.sleep(delay)
-                if slots % 1024 == 0 or now >= next_ui:
-                    sink.poll()
-                    if sink.failed > max(100, res.sent // 100):
-                        raise SinkError(f"deliveries are failing: {sink.last_error}")
-                    if now >= next_ui:
-                        next_ui = now + 0.25
-                        if progress is not None:
-                            progress.update(task, completed=slots, rate=slots / (now - start))
-        except KeyboardInterrupt:
-            res.interrupted = True
-        except SinkError as exc:
-            res.error = str(exc)
-        try:
+            try:
+                while (opts.count is None or slots < opts.count) and not stop.requested:
+                    now = time.monotonic()
+                    if deadline is not None and now >= deadline:
+                        break
+                    emit(gen.next_event())
+                    slots += 1
+                    if opts.throttle and slots % check_every == 0:
+                        delay = start + slots / opts.rate - time.monotonic()
+                        while delay > 0 and not stop.requested:
+                            time.sleep(min(delay, 0.2))
+                            delay = start + slots / opts.rate - time.monotonic()
+                    if slots % 1024 == 0 or now >= next_ui:
+                        sink.poll()
+                        if sink.failed > max(100, res.sent // 100):
+                            raise SinkError(f"deliveries are failing: {sink.last_error}")
+                        if now >= next_ui:
+                            next_ui = now + 0.25
+                            if progress is not None:
+                                progress.update(task, completed=slots, rate=slots / (now - start))
+            except SinkError as exc:
+                res.error = str(exc)
+            res.interrupted = stop.requested
             if res.error is None and not res.interrupted:
                 for ev in gen.drain():
                     emit(ev)
@@ -184,25 +210,23 @@ def run(
                 # labelled complete=false with the transactions that did go out
                 for record in gen.truncate():
                     emit_truth(record)
-        except KeyboardInterrupt:
-            res.interrupted = True
-            for record in gen.truncate():
-                emit_truth(record)
-    finally:
-        try:
-            res.undelivered = sink.flush(FLUSH_TIMEOUT_S)
-        except KeyboardInterrupt:
-            res.interrupted = True
-        res.elapsed_s = time.monotonic() - start
-        res.delivered = sink.delivered
-        res.failed = sink.failed
-        if res.error is None and (res.failed or res.undelivered) and sink.last_error:
-            res.error = sink.last_error
-        res.overcapacity = gen.overcapacity
-        if progress is not None:
-            progress.update(task, completed=slots, rate=res.achieved_rate)
-            progress.stop()
-        if truth_file is not None:
-            truth_file.close()
-        sink.close()
+            res.interrupted = stop.requested
+        finally:
+            try:
+                res.undelivered = sink.flush(FLUSH_TIMEOUT_S)
+            except KeyboardInterrupt:  # a second Ctrl-C: stop waiting for the broker
+                res.interrupted = True
+                res.undelivered = sink.flush(0)
+            res.elapsed_s = time.monotonic() - start
+            res.delivered = sink.delivered
+            res.failed = sink.failed
+            if res.error is None and (res.failed or res.undelivered) and sink.last_error:
+                res.error = sink.last_error
+            res.overcapacity = gen.overcapacity
+            if progress is not None:
+                progress.update(task, completed=slots, rate=res.achieved_rate)
+                progress.stop()
+            if truth_file is not None:
+                truth_file.close()
+            sink.close()
     return res

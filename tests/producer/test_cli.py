@@ -115,7 +115,7 @@ def test_ctrl_c_flushes_and_prints_summary(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            if out.exists() and out.stat().st_size > 200 * 300:
+            if out.exists() and out.stat().st_size > 1500 * 330:
                 break
             time.sleep(0.2)
         else:
