@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict
 
 from config.validators import Identifier, PositiveInt
@@ -19,3 +21,14 @@ class MongoSettings(BaseModel):
     consumer_group: str = "fraud-mongo-sink"
     batch_size: PositiveInt = 2000
     batch_timeout_ms: PositiveInt = 500
+    # insert_first: insert_many, then replace only the duplicates that changed (fast on
+    # FerretDB, whose upserts scan the collection); upsert: ReplaceOne(upsert=True) per doc.
+    # Both leave the same documents.
+    write_strategy: Literal["insert_first", "upsert"] = "insert_first"
+    # server selection / connect timeout; a down server is noticed after this long
+    server_timeout_ms: PositiveInt = 3000
+    # retry back-off while MongoDB is unreachable: doubles from 200 ms up to this
+    retry_backoff_max_ms: PositiveInt = 5000
+    # on SIGTERM with MongoDB unreachable: keep retrying the open batch this long, then exit
+    # without committing it (it is consumed again on restart; nothing is lost)
+    shutdown_grace_ms: PositiveInt = 15000

@@ -1,0 +1,215 @@
+"""`fraudctl evaluate`: precision and recall of the alerts against the producer's ground truth.
+
+Matching rule. An alert *matches* a scenario when both hold:
+
+1. the alert's `rule` equals the scenario's `expected_rule`, and
+2. the alert shares at least one transaction id with the scenario, or the alert is about the
+   scenario's entity (same `entity_type` and `entity_id`: card token or device id) and its
+   `event_time` lies within the scenario's span [`first_event_time` - slack,
+   `last_event_time` + slack] (slack = 5 min by default, one detection window; when the truth
+   has no times, the entity alone decides).
+
+- An alert that matches at least one scenario is a true positive, otherwise a false positive.
+- A scenario is recalled when at least one alert matches it. Scenarios marked
+  `"complete": false` (cut short by the producer) are left out of recall, but alerts matching
+  them are not counted as false positives.
+- Per rule: precision = TP alerts of the rule / all alerts of the rule; recall = recalled
+  scenarios expecting the rule / scenarios expecting it (None when no scenario expects it).
+- Per scenario type: recall = recalled scenarios of the type / scenarios of the type;
+  precision = alerts matching a scenario of the type / (those + false-positive alerts of the
+  type's expected rule(s)). An alert matching scenarios of another type is not a false alarm.
+- The `ALL` row: micro-averaged over every alert and every complete scenario.
+
+Truth lines of kind "invalid" are counted but not evaluated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mongo_sink.documents import parse_time
+
+DEFAULT_SLACK = dt.timedelta(minutes=5)
+
+
+@dataclass
+class Scenario:
+    scenario_id: str
+    scenario_type: str
+    expected_rule: str
+    entity_type: str | None
+    entity_id: str | None
+    transaction_ids: frozenset[str]
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+    complete: bool = True
+
+    @classmethod
+    def from_truth(cls, obj: Mapping[str, Any]) -> Scenario:
+        return cls(
+            scenario_id=str(obj.get("scenario_id")),
+            scenario_type=str(obj.get("scenario_type")),
+            expected_rule=str(obj.get("expected_rule")),
+            entity_type=obj.get("entity_type"),
+            entity_id=obj.get("entity_id"),
+            transaction_ids=frozenset(str(t) for t in obj.get("transaction_ids") or ()),
+            first=parse_time(obj.get("first_event_time")),
+            last=parse_time(obj.get("last_event_time")),
+            complete=obj.get("complete", True) is not False,
+        )
+
+
+@dataclass
+class Truth:
+    scenarios: list[Scenario] = field(default_factory=list)
+    invalid: int = 0
+
+
+@dataclass
+class Score:
+    name: str
+    alerts: int = 0
+    true_positives: int = 0
+    false_positives: int = 0
+    scenarios: int = 0
+    recalled: int = 0
+
+    @property
+    def precision(self) -> float | None:
+        denom = self.true_positives + self.false_positives
+        return self.true_positives / denom if denom else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.recalled / self.scenarios if self.scenarios else None
+
+    def row(self, label: str) -> dict[str, Any]:
+        def r(v: float | None) -> float | None:
+            return None if v is None else round(v, 4)
+
+        return {
+            label: self.name,
+            "alerts": self.alerts,
+            "tp": self.true_positives,
+            "fp": self.false_positives,
+            "scenarios": self.scenarios,
+            "recalled": self.recalled,
+            "precision": r(self.precision),
+            "recall": r(self.recall),
+        }
+
+
+def read_truth(lines: Iterable[str]) -> Truth:
+    """Parse the producer's truth JSONL (blank lines skipped; a bad line raises ValueError)."""
+    truth = Truth()
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"truth line {n} is not JSON: {exc}") from exc
+        if not isinstance(obj, dict):
+            raise ValueError(f"truth line {n} is not a JSON object")
+        if obj.get("kind") == "scenario":
+            truth.scenarios.append(Scenario.from_truth(obj))
+        elif obj.get("kind") == "invalid":
+            truth.invalid += 1
+    return truth
+
+
+def read_alerts_jsonl(path: Path) -> list[dict[str, Any]]:
+    """Alerts from a JSONL file (one alert object per line, e.g. `kcat` output)."""
+    out = []
+    with path.open() as fh:
+        for n, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    out.append(json.loads(line))
+                except json.JSONDecodeError as exc:
+                    raise ValueError(f"alerts line {n} is not JSON: {exc}") from exc
+    return out
+
+
+def matches(alert: Mapping[str, Any], sc: Scenario, slack: dt.timedelta = DEFAULT_SLACK) -> bool:
+    """Does `alert` detect scenario `sc` (the module docstring's rule)?"""
+    if alert.get("rule") != sc.expected_rule:
+        return False
+    if sc.transaction_ids.intersection(str(t) for t in alert.get("transaction_ids") or ()):
+        return True
+    if sc.entity_id is None or alert.get("entity_id") != sc.entity_id:
+        return False
+    if sc.entity_type is not None and alert.get("entity_type") not in (None, sc.entity_type):
+        return False
+    if sc.first is None or sc.last is None:
+        return True
+    t = parse_time(alert.get("event_time"))
+    return t is None or sc.first - slack <= t <= sc.last + slack
+
+
+def evaluate(
+    alerts: Iterable[Mapping[str, Any]], truth: Truth, slack: dt.timedelta = DEFAULT_SLACK
+) -> dict[str, Any]:
+    """Per-rule and per-scenario-type precision/recall plus the ALL row."""
+    by_rule_sc: dict[str, list[Scenario]] = defaultdict(list)
+    for sc in truth.scenarios:
+        by_rule_sc[sc.expected_rule].append(sc)
+    rules: dict[str, Score] = {}
+    types: dict[str, Score] = {}
+    total = Score("ALL")
+    recalled_ids: set[str] = set()
+    type_rules: dict[str, set[str]] = defaultdict(set)
+    for sc in truth.scenarios:
+        type_rules[sc.scenario_type].add(sc.expected_rule)
+    fp_by_rule: dict[str, int] = defaultdict(int)
+    tp_by_type: dict[str, int] = defaultdict(int)
+    for alert in alerts:
+        rule = str(alert.get("rule"))
+        score = rules.setdefault(rule, Score(rule))
+        score.alerts += 1
+        total.alerts += 1
+        hit = [sc for sc in by_rule_sc.get(rule, ()) if matches(alert, sc, slack)]
+        if hit:
+            score.true_positives += 1
+            total.true_positives += 1
+            recalled_ids.update(sc.scenario_id for sc in hit)
+            for t in {sc.scenario_type for sc in hit}:
+                tp_by_type[t] += 1
+        else:
+            score.false_positives += 1
+            total.false_positives += 1
+            fp_by_rule[rule] += 1
+    for sc in truth.scenarios:
+        if not sc.complete:
+            continue
+        for s in (
+            rules.setdefault(sc.expected_rule, Score(sc.expected_rule)),
+            types.setdefault(sc.scenario_type, Score(sc.scenario_type)),
+            total,
+        ):
+            s.scenarios += 1
+            s.recalled += sc.scenario_id in recalled_ids
+    for name, s in types.items():
+        s.true_positives = tp_by_type.get(name, 0)
+        s.false_positives = sum(fp_by_rule.get(r, 0) for r in type_rules[name])
+        s.alerts = s.true_positives + s.false_positives
+    return {
+        "by_rule": [rules[k].row("rule") for k in sorted(rules)],
+        "by_scenario_type": [types[k].row("scenario_type") for k in sorted(types)],
+        "all": total.row("scope"),
+        "truth": {
+            "scenarios": len(truth.scenarios),
+            "incomplete_scenarios": sum(not sc.complete for sc in truth.scenarios),
+            "invalid_records": truth.invalid,
+        },
+        "matching": (
+            "same rule as expected, and a shared transaction id or the same entity within "
+            f"the scenario's span ± {int(slack.total_seconds())} s"
+        ),
+    }
