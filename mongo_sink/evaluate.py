@@ -186,13 +186,14 @@ def evaluate(
             total.false_positives += 1
             fp_by_rule[rule] += 1
     for sc in truth.scenarios:
-        if not sc.complete:
-            continue
-        for s in (
+        scores = (
             rules.setdefault(sc.expected_rule, Score(sc.expected_rule)),
             types.setdefault(sc.scenario_type, Score(sc.scenario_type)),
             total,
-        ):
+        )
+        if not sc.complete:
+            continue
+        for s in scores:
             s.scenarios += 1
             s.recalled += sc.scenario_id in recalled_ids
     for name, s in types.items():
