@@ -126,9 +126,9 @@ def decode(kind: Kind, value: bytes | None) -> dict[str, Any]:
     if value is None:
         raise DecodeError("empty_value")
     try:
-        obj = json.loads(value)
+        obj = json.loads(value.decode("utf-8"))
     except UnicodeDecodeError as exc:
-        raise DecodeError("not_utf8", str(exc)[:200]) from exc
+        raise DecodeError("not_json", f"not UTF-8: {exc}"[:200]) from exc
     except (json.JSONDecodeError, RecursionError) as exc:
         raise DecodeError("not_json", str(exc)[:200]) from exc
     if not isinstance(obj, dict):
