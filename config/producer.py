@@ -1,7 +1,7 @@
 """Defaults of the transaction generator (section `producer`); CLI flags override them.
 
 `rate` is the default send rate (events/s). With the default population every card rests at
-least 2 min between purchases, which sustains about population / 150 s events per second of
+least 2.5 min between purchases, which sustains about population / 150 s events per second of
 event time (about 66/s for 10,000 cards) without normal traffic tripping VELOCITY; above that
 `fraudctl produce` warns. Simulated clocks (`--start-time`, `--speedup`) stretch event time.
 """

@@ -6,7 +6,7 @@ first event, an invalid record, or a normal purchase. The stream depends only on
 the seed, the start time and the options, so the same inputs give byte-identical output.
 
 Normal traffic is shaped so the DESIGN.md rules stay quiet:
-- a card rests at least `MIN_CARD_GAP_MS` (2 min) after each purchase, so a 5-min window never
+- a card rests `MIN_CARD_GAP_MS` (2.5 min) after each purchase, so a 5-min window never
   holds more than 3 of its normal transactions (VELOCITY);
 - every device belongs to one user (DEVICE_SHARING);
 - a card only changes city after a gap that a car could cover, at least 30 min, and neighbour
@@ -21,7 +21,7 @@ from __future__ import annotations
 import heapq
 import random
 from bisect import bisect
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -38,8 +38,7 @@ from producer.population import (
 )
 from producer.records import encode_txn
 
-MIN_CARD_GAP_MS = 120_000
-EXTRA_CARD_GAP_MS = 60_000
+MIN_CARD_GAP_MS = 150_000  # a constant rest keeps the resting cards in a FIFO (fast)
 TRAVEL_MIN_GAP_MS = 30 * 60_000
 TRAVEL_SPEED_KMH = 50.0
 NEARBY_TRIP_SHARE = 0.08
@@ -98,7 +97,8 @@ class TransactionGenerator:
         self.cur_city: list[int] = [u.home for u in population.users]
         self._available: list[int] = list(range(n))
         self._pos: list[int] = list(range(n))  # index of each user in _available, or -1
-        self._busy: list[tuple[int, int]] = []  # heap of (available_at_ms, user index)
+        self._resting: deque[tuple[int, int]] = deque()  # FIFO of (available_at_ms, user)
+        self._busy: list[tuple[int, int]] = []  # heap of (available_at_ms, user) for scenarios
         self._pending: list[tuple[int, int, Event, _Scenario]] = []
         self._seq = 0
         self._scenario_no = 0
@@ -135,11 +135,17 @@ class TransactionGenerator:
 
     # ---- user pool ---------------------------------------------------------------------
     def _release_due(self, now_ms: int) -> None:
+        avail, pos = self._available, self._pos
+        resting = self._resting
+        while resting and resting[0][0] <= now_ms:
+            u = resting.popleft()[1]
+            pos[u] = len(avail)
+            avail.append(u)
         busy = self._busy
         while busy and busy[0][0] <= now_ms:
-            _, u = heapq.heappop(busy)
-            self._pos[u] = len(self._available)
-            self._available.append(u)
+            u = heapq.heappop(busy)[1]
+            pos[u] = len(avail)
+            avail.append(u)
 
     def _take(self, u: int) -> None:
         pos = self._pos[u]
@@ -171,9 +177,11 @@ class TransactionGenerator:
     def _take_normal_user(self, now_ms: int) -> User:
         avail = self._available
         if not avail:
+            # over capacity: the card that has rested longest goes early
             self.overcapacity += 1
-            _, u = heapq.heappop(self._busy)
-            return self.pop.users[u]
+            if self._resting and (not self._busy or self._resting[0] < self._busy[0]):
+                return self.pop.users[self._resting.popleft()[1]]
+            return self.pop.users[heapq.heappop(self._busy)[1]]
         rand = self.rng.random
         users = self.pop.users
         hour = (now_ms // 3_600_000) % 24
@@ -262,9 +270,7 @@ class TransactionGenerator:
         txn_id, value, t = self.txn(now_ms, user, category=category, amount=amount, city=city)
         self.cur_city[u] = city
         self.last_ms[u] = now_ms
-        heapq.heappush(
-            self._busy, (now_ms + MIN_CARD_GAP_MS + int(rng.random() * EXTRA_CARD_GAP_MS), u)
-        )
+        self._resting.append((now_ms + MIN_CARD_GAP_MS, u))
         return Event(user.user_id.encode(), value, "normal", "", t, txn_id)
 
     def _start_scenario(self, now_ms: int) -> Event | None:
@@ -377,7 +383,7 @@ class TransactionGenerator:
 
     def capacity_eps(self) -> float:
         """Events per second of event time the population sustains with rested cards."""
-        return len(self.pop.users) / ((MIN_CARD_GAP_MS + EXTRA_CARD_GAP_MS / 2) / 1000)
+        return len(self.pop.users) / (MIN_CARD_GAP_MS / 1000)
 
 
 def generate(

@@ -156,7 +156,7 @@ CITIES: tuple[City, ...] = tuple(City(*row) for row in _ROWS)
 # Travel bands used by the population and the scenarios (kilometres).
 NEARBY_MAX_KM = 95.0  # normal trips to a neighbouring town stay under the 100 km travel floor
 HOP_MIN_KM, HOP_MAX_KM = 30.0, 80.0  # geo-hop pairs
-FAR_MIN_KM = 1500.0  # impossible-travel pairs
+FAR_MIN_KM = 1600.0  # impossible-travel pairs: over 1,500 km with margin for jitter
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:

@@ -8,7 +8,7 @@ Shapes (the DESIGN.md defaults with margin; every scenario trips its own rule an
 | velocity_burst | VELOCITY | 5-7 purchases on one card, 8-20 s apart (within 2 min), one city |
 | device_farm | DEVICE_SHARING | 5-7 different cards on one new device, 8-20 s apart |
 | geo_hop | GEO_HOP | two purchases 7-9 min apart in cities 30-80 km apart (< 700 km/h) |
-| impossible_travel | IMPOSSIBLE_TRAVEL | two purchases 11-15 min apart, > 1,500 km apart |
+| impossible_travel | IMPOSSIBLE_TRAVEL | two purchases 11-15 min apart, > 1,600 km apart |
 | card_testing | CARD_TESTING | 3-4 probes of 0.50-1.99, then a 220-480 charge, 110-140 s apart |
 
 Impossible travel implies more than 6,000 km/h and stays out of GEO_HOP's 10 min. Card-testing
