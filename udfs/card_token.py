@@ -48,6 +48,8 @@ def _secret_from_env() -> str:
 
 
 def _make_udfs():  # type: ignore[no-untyped-def]
+    """Vectorized (pandas) UDFs: Flink hands over Arrow batches, one Python call per batch,
+    which is several times faster than one call per row through the Beam runner."""
     from pyflink.table import DataTypes
     from pyflink.table.udf import ScalarFunction, udf
 
@@ -57,18 +59,19 @@ def _make_udfs():  # type: ignore[no-untyped-def]
         def open(self, function_context) -> None:  # type: ignore[no-untyped-def]
             self._key = _secret_from_env()
 
-        def eval(self, card_number: str | None) -> str | None:
-            return None if card_number is None else card_token(card_number, self._key)
+        def eval(self, card_numbers):  # type: ignore[no-untyped-def]
+            key = self._key
+            return card_numbers.map(lambda n: None if n is None else card_token(n, key))
 
     class CardLast4(ScalarFunction):
         """card_last4(card_number STRING) -> STRING; NULL for NULL."""
 
-        def eval(self, card_number: str | None) -> str | None:
-            return None if card_number is None else card_last4(card_number)
+        def eval(self, card_numbers):  # type: ignore[no-untyped-def]
+            return card_numbers.map(lambda n: None if n is None else card_last4(n))
 
     return (
-        udf(CardToken(), result_type=DataTypes.STRING(), deterministic=True),
-        udf(CardLast4(), result_type=DataTypes.STRING(), deterministic=True),
+        udf(CardToken(), result_type=DataTypes.STRING(), func_type="pandas", deterministic=True),
+        udf(CardLast4(), result_type=DataTypes.STRING(), func_type="pandas", deterministic=True),
     )
 
 

@@ -121,6 +121,27 @@ def _score_row(
     )
 
 
+def _score_batch(amount, channel, merchant_category, currency, event_hour, params_json):  # type: ignore[no-untyped-def]
+    """Vectorized UDF body: pandas Series in (the params literal arrives as a Series too),
+    a Series of scores out."""
+    import pandas as pd
+
+    text = params_json if isinstance(params_json, str) else params_json.iloc[0]
+    params = _params(text)
+
+    def one(a, ch, cat, cur, hour):  # type: ignore[no-untyped-def]
+        if a is None or pd.isna(a):
+            return None
+        h = None if hour is None or pd.isna(hour) else int(hour)
+        return risk_score(float(a), ch, cat, cur, h, params)
+
+    scores = [
+        one(*row)
+        for row in zip(amount, channel, merchant_category, currency, event_hour, strict=True)
+    ]
+    return pd.Series(scores, dtype="float64")
+
+
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """`risk_score_udf`, built on first access so plain imports do not load PyFlink.
 
@@ -132,7 +153,7 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
         from pyflink.table.udf import udf
 
         fn = udf(
-            _score_row,
+            _score_batch,
             input_types=[
                 DataTypes.DOUBLE(),
                 DataTypes.STRING(),
@@ -142,6 +163,7 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
                 DataTypes.STRING(),
             ],
             result_type=DataTypes.DOUBLE(),
+            func_type="pandas",
             deterministic=True,
         )
         globals()["risk_score_udf"] = fn

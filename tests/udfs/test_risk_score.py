@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from config import load_settings
 from jobs.render import risk_score_params
-from udfs.risk_score import RiskParams, _score_row, features, risk_score
+from udfs.risk_score import RiskParams, _score_batch, _score_row, features, risk_score
 
 
 def test_the_riskiest_transaction_scores_one():
@@ -73,6 +74,21 @@ def test_the_udf_body_reads_the_rendered_settings_and_passes_nulls_through():
     assert _score_row(10.0, "online", None, None, 12, params) == 1.0
     assert _score_row(10.0, "pos", None, None, 12, params) == 0.0
     assert _score_row(None, "online", None, None, 12, params) is None
+
+
+def test_the_vectorized_udf_body_scores_a_batch_like_the_pure_function():
+    params = risk_score_params(load_settings())
+    out = _score_batch(
+        pd.Series([1000.0, 23.45, None]),
+        pd.Series(["online", "pos", "pos"]),
+        pd.Series(["electronics", "grocery", None]),
+        pd.Series(["USD", "USD", None]),
+        pd.Series([1, 14, 3]),
+        pd.Series([params] * 3),
+    )
+    assert out.iloc[0] == pytest.approx(risk_score(1000.0, "online", "electronics", "USD", 1))
+    assert out.iloc[1] == pytest.approx(risk_score(23.45, "pos", "grocery", "USD", 14))
+    assert pd.isna(out.iloc[2])
 
 
 def test_unknown_weights_are_refused_by_config():
