@@ -114,9 +114,9 @@ class ConfluentSink:
 
         self.topic = topic
         self.truth_topic = truth_topic
+        self.sent = 0
         self.delivered = 0
         self.failed = 0
-        self.truth_delivered = 0
         self.last_error: str | None = None
         quiet = _quiet_logger()
         self._producer = Producer(
@@ -137,8 +137,12 @@ class ConfluentSink:
                 "partitioner": "murmur2_random",
                 "logger": quiet,
                 "error_cb": self._on_error,
+                # reports only for failures: no Python call per delivered message
+                "delivery.report.only.error": True,
+                "on_delivery": self._on_delivery,
             }
         )
+        self._send = self._producer.produce
         try:
             md = self._producer.list_topics(timeout=connect_timeout_s)
         except KafkaException as exc:
@@ -173,40 +177,40 @@ class ConfluentSink:
     def _on_error(self, err: Any) -> None:
         self.last_error = str(err)
 
-    def _on_delivery(self, err: Any, _msg: Any) -> None:
-        if err is None:
-            self.delivered += 1
-        else:
-            self.failed += 1
+    def _on_delivery(self, err: Any, msg: Any) -> None:
+        if err is not None:
+            if msg is None or msg.topic() == self.topic:
+                self.failed += 1
             self.last_error = str(err)
 
-    def _on_truth(self, err: Any, _msg: Any) -> None:
-        if err is None:
-            self.truth_delivered += 1
-        else:
-            self.last_error = str(err)
-
-    def _produce(self, topic: str, key: bytes | None, value: bytes, cb: Any) -> None:
+    def _produce_blocking(self, topic: str, key: bytes | None, value: bytes) -> None:
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=cb)
+                self._send(topic, value, key)
                 return
             except BufferError:
                 # local queue full: let librdkafka deliver, then retry
                 self._producer.poll(0.05)
 
     def send(self, key: bytes | None, value: bytes) -> None:
-        self._produce(self.topic, key, value, self._on_delivery)
+        try:
+            self._send(self.topic, value, key)
+        except BufferError:
+            self._produce_blocking(self.topic, key, value)
+        self.sent += 1
 
     def send_truth(self, key: bytes, value: bytes) -> None:
         assert self.truth_topic
-        self._produce(self.truth_topic, key, value, self._on_truth)
+        self._produce_blocking(self.truth_topic, key, value)
 
     def poll(self) -> None:
         self._producer.poll(0)
 
     def flush(self, timeout_s: float) -> int:
-        return self._producer.flush(timeout_s)
+        """Wait for outstanding deliveries; returns how many are still unacknowledged."""
+        remaining = self._producer.flush(timeout_s)
+        self.delivered = max(0, self.sent - self.failed - remaining)
+        return remaining
 
     def close(self) -> None:
         # confluent-kafka closes on garbage collection; flush() already ran

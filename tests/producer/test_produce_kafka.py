@@ -3,6 +3,7 @@ independent client), compare with what the pure generator yields for the same op
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -99,3 +100,35 @@ def test_produce_to_kafka_and_consume_back(live_stack, unique_name, tmp_path, cl
         assert any('"kind": "scenario"' in t for t in expected_truth)
     finally:
         _delete_topics(bootstrap, [topic, truth_topic])
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("client", ["confluent", "kafka-python"])
+def test_sink_counts_rejected_records(live_stack, unique_name, client) -> None:
+    """The broker refuses records over the topic's max.message.bytes: counted as failed."""
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    from producer.sinks import open_kafka_sink
+
+    bootstrap = live_stack.kafka.bootstrap_servers
+    topic = f"test_reject_{unique_name}"
+    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
+    new = NewTopic(
+        topic, num_partitions=1, replication_factor=1, config={"max.message.bytes": "2000"}
+    )
+    admin.create_topics([new])[topic].result(timeout=30)
+    try:
+        sink = open_kafka_sink(client, bootstrap, topic, delivery_timeout_ms=15_000)
+        for i in range(20):
+            # incompressible, so the batch really exceeds the limit; one record per batch
+            big = base64.b64encode(os.urandom(6000)) if i % 5 == 0 else b"small"
+            sink.send(f"u_{i}".encode(), big)
+            assert sink.flush(30) == 0
+        sink.close()
+        # kafka-python's idempotent producer treats the refusal as fatal and fails the rest too
+        assert sink.failed == 4 if client == "confluent" else sink.failed >= 4
+        assert sink.delivered + sink.failed == 20
+        assert sink.last_error
+        assert len(_kcat(bootstrap, topic, "%s\n")) == sink.delivered
+    finally:
+        _delete_topics(bootstrap, [topic])
