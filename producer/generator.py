@@ -22,7 +22,7 @@ import heapq
 import random
 from bisect import bisect
 from collections import Counter, deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -101,7 +101,6 @@ class TransactionGenerator:
         self._busy: list[tuple[int, int]] = []  # heap of (available_at_ms, user) for scenarios
         self._pending: list[tuple[int, int, Event, _Scenario]] = []
         self._seq = 0
-        self._scenario_no = 0
         self.overcapacity = 0
         self.counts: Counter[str] = Counter()
         unknown = set(options.scenario_weights) - set(scenarios.SCENARIOS)
@@ -160,7 +159,11 @@ class TransactionGenerator:
         heapq.heappush(self._busy, (until_ms, user.index))
 
     def take_idle_user(
-        self, now_ms: int, idle_ms: int, tries: int = 30, accept=None
+        self,
+        now_ms: int,
+        idle_ms: int,
+        tries: int = 30,
+        accept: Callable[[User], bool] | None = None,
     ) -> User | None:
         """Take a random pooled user idle for at least `idle_ms` (and passing `accept`)."""
         avail = self._available
@@ -199,7 +202,6 @@ class TransactionGenerator:
         return f"{self.rng.getrandbits(128):032x}"
 
     def new_scenario_id(self) -> str:
-        self._scenario_no += 1
         return f"sc_{self.rng.getrandbits(64):016x}"
 
     def local_period(self, user: User, t_ms: int) -> int:
