@@ -1,0 +1,150 @@
+"""Memory of the JobManager and TaskManager over a steady run: does state stay bounded?
+
+    .venv/bin/python -m benchmarks.memory_soak --rate 2000 --minutes 10
+
+Submits the job on fresh topics, produces at a steady rate with event time = wall clock, and
+every `--sample-s` seconds records each process's RSS (/proc) and the JVM heap used after the
+most recent GC as Flink reports it (Status.JVM.Memory.Heap.Used), plus the job's checkpointed
+state size. A flat series means non-windowed state expires (state TTL) instead of growing with
+history. Results are printed and written to benchmarks/results/memory_soak-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks.job_replay import RESULTS, _create_topics, _generator, _overrides, _producer
+from config import Settings, load_settings
+from jobs.flink_client import FlinkClient
+from jobs.submit import submit
+from stack.layout import Layout
+from stack.services import JobManager, TaskManager
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _heap_mb(s: Settings, path: str) -> float:
+    url = f"http://{s.flink.jobmanager}{path}/metrics?get=Status.JVM.Memory.Heap.Used"
+    try:
+        values = requests.get(url, timeout=5).json()
+        return float(values[0]["value"]) / 2**20 if values else float("nan")
+    except (requests.RequestException, ValueError, KeyError, IndexError):
+        return float("nan")
+
+
+def _state_mb(client: FlinkClient, s: Settings, job_id: str) -> float:
+    url = f"http://{s.flink.jobmanager}/jobs/{job_id}/checkpoints"
+    try:
+        latest = requests.get(url, timeout=5).json()["latest"]["completed"]
+        return (latest or {}).get("state_size", 0) / 2**20
+    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return float("nan")
+
+
+def soak(args: argparse.Namespace) -> dict[str, Any]:
+    uid = uuid.uuid4().hex[:8]
+    overrides = _overrides(uid, args.partitions, "10 s")
+    s = load_settings(**overrides)
+    _create_topics(s, args.partitions)
+    layout = Layout.from_settings(s)
+    jm, tm = JobManager(s, layout), TaskManager(s, layout)
+    client = FlinkClient(s.flink.jobmanager)
+    job = submit(s, overrides=overrides)
+    client.wait_until_running(job.job_id, timeout_s=300)
+    tm_id = requests.get(f"http://{s.flink.jobmanager}/taskmanagers", timeout=5).json()[
+        "taskmanagers"
+    ][0]["id"]
+    stop = threading.Event()
+    sent = [0]
+
+    def produce() -> None:
+        gen = _generator(s, int(time.time() * 1000), args.rate)
+        prod = _producer(s)
+        for ev in gen:
+            if stop.is_set():
+                break
+            wait = ev.event_time_ms / 1000 - time.time()
+            if wait > 0:
+                time.sleep(wait)
+            prod.produce(s.kafka.topics.transactions, value=ev.value, key=ev.key)
+            sent[0] += 1
+            if sent[0] % 1000 == 0:
+                prod.poll(0)
+        prod.flush(30)
+
+    producer = threading.Thread(target=produce, daemon=True)
+    samples: list[dict[str, float]] = []
+    start = time.time()
+    producer.start()
+    try:
+        while time.time() - start < args.minutes * 60:
+            samples.append(
+                {
+                    "t_s": round(time.time() - start, 1),
+                    "events_sent": sent[0],
+                    "jm_rss_mb": round(_rss_mb(jm.pids()[0]), 1),
+                    "tm_rss_mb": round(_rss_mb(tm.pids()[0]), 1),
+                    "jm_heap_mb": round(_heap_mb(s, "/jobmanager"), 1),
+                    "tm_heap_mb": round(_heap_mb(s, f"/taskmanagers/{tm_id}"), 1),
+                    "state_mb": round(_state_mb(client, s, job.job_id), 2),
+                }
+            )
+            print(json.dumps(samples[-1]), flush=True)
+            time.sleep(args.sample_s)
+    finally:
+        stop.set()
+        producer.join(60)
+        client.cancel(job.job_id)
+
+    def drift(key: str) -> dict[str, float]:
+        # compare the second half's mean with the first half's after warm-up (first 20 %)
+        vals = [x[key] for x in samples[len(samples) // 5 :]]
+        half = len(vals) // 2 or 1
+        a, b = sum(vals[:half]) / half, sum(vals[half:]) / max(len(vals) - half, 1)
+        return {"first_half_mb": round(a, 1), "second_half_mb": round(b, 1),
+                "max_mb": round(max(vals), 1)}  # fmt: skip
+
+    return {
+        "mode": "memory_soak",
+        "rate_eps": args.rate,
+        "minutes": args.minutes,
+        "events_sent": sent[0],
+        "tm_rss": drift("tm_rss_mb"),
+        "jm_rss": drift("jm_rss_mb"),
+        "tm_heap": drift("tm_heap_mb"),
+        "state": drift("state_mb"),
+        "samples": samples,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory_soak")
+    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--sample-s", type=float, default=30.0)
+    parser.add_argument("--partitions", type=int, default=1)
+    args = parser.parse_args()
+    result = soak(args)
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"memory_soak-{time.strftime('%Y%m%dT%H%M%S')}.json"
+    out.write_text(json.dumps(result, indent=2))
+    summary = {k: v for k, v in result.items() if k != "samples"}
+    print(json.dumps(summary, indent=2))
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
