@@ -70,9 +70,9 @@ def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
 
 def demo(
     config: ConfigOption = None,
-    minutes: Annotated[float, typer.Option(help="Simulated minutes of traffic to replay.")] = 10.0,
+    minutes: Annotated[float, typer.Option(help="Simulated minutes of traffic to replay.")] = 30.0,
     rate: Annotated[float, typer.Option(help="Events per wall-clock second.")] = 1500.0,
-    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 6.0,
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 30.0,
     fraud_rate: Annotated[float, typer.Option(help="Share of events in fraud scenarios.")] = 0.02,
     seed: Annotated[int, typer.Option(help="Seed of the population and the stream.")] = 7,
 ) -> None:
