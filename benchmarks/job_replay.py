@@ -36,7 +36,7 @@ from config import Settings, load_settings
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
 from producer.generator import GeneratorOptions, TransactionGenerator
-from producer.population import build_population
+from producer.population import Population, build_population
 
 RESULTS = Path(__file__).with_name("results")
 
@@ -68,9 +68,19 @@ def _create_topics(s: Settings, partitions: int) -> None:
         f.result(timeout=30)
 
 
-def _generator(s: Settings, start_ms: int, eps: float) -> TransactionGenerator:
+def _population(eps: float) -> Population:
+    """A population large enough for `eps` (a card rests about 150 s between normal
+    purchases), so normal traffic stays quiet and alerts are the labelled scenarios'."""
+    return build_population(7, max(10_000, int(eps * 200)))
+
+
+def _generator(
+    s: Settings, start_ms: int, eps: float, population: Population | None = None
+) -> TransactionGenerator:
+    """The producer's generator: normal traffic plus 1 % labelled fraud scenarios."""
+    population = population or _population(eps)
     opts = GeneratorOptions(seed=7, start_ms=start_ms, events_per_second=eps, fraud_rate=0.01)
-    return TransactionGenerator(build_population(7, 10_000), opts, s.card_token_secret())
+    return TransactionGenerator(population, opts, s.card_token_secret())
 
 
 def _producer(s: Settings) -> Producer:
@@ -199,8 +209,8 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         client.wait_until_running(job.job_id, timeout_s=300)
         reader.start()
         print(f"job {job.job_id} running; producing {args.rate}/s for {args.seconds} s", flush=True)
-        start_ms = int(time.time() * 1000)
-        gen = _generator(s, start_ms, args.rate)
+        population = _population(args.rate)
+        gen = _generator(s, int(time.time() * 1000) + 1000, args.rate, population)
         prod = _producer(s)
         t_stop = time.time() + args.seconds
         sent = 0
