@@ -137,8 +137,25 @@ def _raise_if_transient(exc: PyMongoError) -> None:
         raise MongoUnavailable(f"write concern: {exc.details['writeConcernErrors']}") from exc
 
 
-def write(coll: Collection, docs: Sequence[dict[str, Any]], strategy: Strategy) -> WriteResult:
-    """Write `docs` (distinct `_id`s) idempotently; raise MongoUnavailable on connection loss."""
+def is_ferretdb(client: MongoClient) -> bool:
+    """FerretDB announces itself in `buildInfo` (`ferretdbVersion`)."""
+    try:
+        return "ferretdbVersion" in client.admin.command("buildInfo")
+    except TRANSIENT as exc:
+        raise MongoUnavailable(str(exc)) from exc
+
+
+def write(
+    coll: Collection,
+    docs: Sequence[dict[str, Any]],
+    strategy: Strategy,
+    per_id_lookup: bool = False,
+) -> WriteResult:
+    """Write `docs` (distinct `_id`s) idempotently; raise MongoUnavailable on connection loss.
+
+    `per_id_lookup`: read duplicates back with one `find_one` each instead of one `$in`
+    query (FerretDB scans the collection for `$in`, but serves `_id` equality from its index).
+    """
     result = WriteResult()
     if not docs:
         return result
@@ -155,7 +172,7 @@ def write(coll: Collection, docs: Sequence[dict[str, Any]], strategy: Strategy) 
             result.rejected.extend(rejected)
             result.inserted = exc.details.get("nInserted", 0)
         if dups:
-            _replace_if_changed(coll, docs, dups, result)
+            _replace_if_changed(coll, docs, dups, result, per_id_lookup)
         return result
     except PyMongoError as exc:
         _raise_if_transient(exc)
@@ -165,12 +182,20 @@ def write(coll: Collection, docs: Sequence[dict[str, Any]], strategy: Strategy) 
 
 
 def _replace_if_changed(
-    coll: Collection, docs: Sequence[dict[str, Any]], indexes: Sequence[int], result: WriteResult
+    coll: Collection,
+    docs: Sequence[dict[str, Any]],
+    indexes: Sequence[int],
+    result: WriteResult,
+    per_id_lookup: bool,
 ) -> None:
     """Replace the already-present documents whose stored bytes differ from the new ones."""
     raw_coll = coll.with_options(codec_options=CodecOptions(document_class=RawBSONDocument))
     wanted = {docs[i]["_id"]: i for i in indexes}
-    stored = {d["_id"]: d.raw for d in raw_coll.find({"_id": {"$in": list(wanted)}})}
+    if per_id_lookup:
+        found = (raw_coll.find_one({"_id": doc_id}) for doc_id in wanted)
+        stored = {d["_id"]: d.raw for d in found if d is not None}
+    else:
+        stored = {d["_id"]: d.raw for d in raw_coll.find({"_id": {"$in": list(wanted)}})}
     changed = []
     for doc_id, i in wanted.items():
         if stored.get(doc_id) == bson.encode(docs[i]):
