@@ -41,7 +41,9 @@ from producer.population import Population, build_population
 RESULTS = Path(__file__).with_name("results")
 
 
-def _overrides(uid: str, partitions: int, checkpoint: str) -> dict[str, Any]:
+def _overrides(
+    uid: str, partitions: int, checkpoint: str, state_backend: str = "rocksdb"
+) -> dict[str, Any]:
     return {
         "kafka": {
             "topics": {
@@ -53,7 +55,11 @@ def _overrides(uid: str, partitions: int, checkpoint: str) -> dict[str, Any]:
             },
             "partitions": {"transactions": partitions},
         },
-        "flink": {"job_name": f"fraud-bench-{uid}", "checkpoint_interval": checkpoint},
+        "flink": {
+            "job_name": f"fraud-bench-{uid}",
+            "checkpoint_interval": checkpoint,
+            "state_backend": state_backend,
+        },
         "job": {"consumer_group": f"fraud-bench-{uid}", "transactional_id_prefix": f"b{uid}"},
     }
 
@@ -115,7 +121,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
-    overrides = _overrides(uid, args.partitions, args.checkpoint)
+    overrides = _overrides(uid, args.partitions, args.checkpoint, args.state_backend)
     s = load_settings(**overrides)
     _create_topics(s, args.partitions)
     start_ms = int(time.time() * 1000) - int(args.events / args.event_rate * 1000) - 3_600_000
@@ -168,6 +174,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         "events": n,
         "partitions": args.partitions,
         "checkpoint_interval": args.checkpoint,
+        "state_backend": args.state_backend,
         "seconds_from_running": round(t_end - t_running, 1),
         "events_per_s_overall": round(n / (t_end - t_running)),
         "events_per_s_steady": round(steady) if steady else None,
@@ -177,7 +184,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
-    overrides = _overrides(uid, args.partitions, args.checkpoint)
+    overrides = _overrides(uid, args.partitions, args.checkpoint, args.state_backend)
     s = load_settings(**overrides)
     _create_topics(s, args.partitions)
     client = FlinkClient(s.flink.jobmanager)
@@ -255,6 +262,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "seconds": args.seconds,
         "events_sent": sent,
         "checkpoint_interval": args.checkpoint,
+        "state_backend": args.state_backend,
         "all_rules": summary(every),
         "per_rule": {r: summary(v) for r, v in sorted(by_rule.items())},
         "job_id": job.job_id,
@@ -275,6 +283,7 @@ def main() -> None:
     for p in (t, lat):
         p.add_argument("--partitions", type=int, default=4)
         p.add_argument("--checkpoint", default="10 s", help="checkpoint interval (default 10 s)")
+        p.add_argument("--state-backend", default="rocksdb", choices=["rocksdb", "hashmap"])
     args = parser.parse_args()
     result = throughput(args) if args.mode == "throughput" else latency(args)
     result["command"] = f"python -m benchmarks.job_replay {args.mode} " + " ".join(

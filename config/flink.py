@@ -19,6 +19,9 @@ class FlinkSettings(BaseModel):
     checkpoint_mode: Literal["EXACTLY_ONCE", "AT_LEAST_ONCE"] = "EXACTLY_ONCE"
     # empty: the cluster's default (the local stack sets one under stack.data_dir)
     checkpoint_dir: str = ""
+    # state backend of the job ("" = the cluster's). rocksdb keeps keyed state (pattern matches,
+    # windows per card) in managed memory instead of the heap, so GC cannot stall the TaskManager
+    state_backend: Literal["", "hashmap", "rocksdb"] = "rocksdb"
     restart_attempts: PositiveInt = 10
     restart_delay: Duration = "5 s"
     # Python interpreter of the UDF workers; empty: the cluster's python.executable

@@ -36,6 +36,13 @@ def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
     assert settings["table.exec.source.idle-timeout"] == "10 s"
     assert settings["pipeline.name"] == "fraud-detection"
     assert settings["parallelism.default"] == "1"
+    assert settings["state.backend.type"] == "rocksdb"
+    assert settings["pipeline.object-reuse"] == "true"
+
+
+def test_the_cluster_state_backend_is_kept_when_config_leaves_it_empty():
+    text = render_script(load_settings(flink={"state_backend": ""}), python_files="")
+    assert "state.backend.type" not in text
 
 
 def test_script_has_python_functions_sources_and_one_statement_set(script):
