@@ -43,14 +43,19 @@ def read_pids(pid_file: Path) -> list[int]:
 
 
 def live_pids(pid_file: Path, marker: str) -> list[int]:
-    """Recorded pids still alive; a stale pid file is cleaned up on the way."""
+    """Recorded pids that are alive and ours; a stale pid file is cleaned up on the way.
+
+    A pid that runs something without the marker is not ours, but its entry is only dropped
+    once the process is gone: right after a fork (Flink's daemon script) the child still
+    shows the shell's command line until it execs java.
+    """
     pids = read_pids(pid_file)
-    alive = [p for p in pids if pid_alive(p, marker)]
-    if pids and not alive:
+    existing = [p for p in pids if pid_alive(p)]
+    if pids and not existing:
         pid_file.unlink(missing_ok=True)
-    elif alive != pids:
-        pid_file.write_text("".join(f"{p}\n" for p in alive))
-    return alive
+    elif existing != pids:
+        pid_file.write_text("".join(f"{p}\n" for p in existing))
+    return [p for p in existing if pid_alive(p, marker)]
 
 
 def port_in_use(host: str, port: int) -> bool:

@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,82 +22,29 @@ import requests
 import yaml
 
 from config import load_settings
-from config.stack import PROJECT_ROOT
 from stack import manager
 from stack.layout import Layout
-from stack.process import pid_alive, port_in_use
+from stack.process import pid_alive
 from stack.services import all_services
+from tests.isolated_stack import free_ports, isolated_stack, scratch_dir
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 SERVICES = ["kafka", "ferretdb", "jobmanager", "taskmanager"]
 
 
-def _free_ports(n: int) -> list[int]:
-    """Free ports below the kernel's ephemeral range, so no client socket can take them later."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    rng = random.Random()
-    ports: list[int] = []
-    while len(ports) < n:
-        port = rng.randrange(20000, min(low, 32000))
-        if port not in ports and not port_in_use("127.0.0.1", port):
-            ports.append(port)
-    return ports
-
-
-def _stack_overrides(root: Path) -> dict:
-    kafka, controller, rest, rpc, mongo = _free_ports(5)
-    return {
-        "stack": {
-            "ports": {
-                "kafka": kafka,
-                "kafka_controller": controller,
-                "flink_rest": rest,
-                "flink_rpc": rpc,
-                "mongo": mongo,
-            },
-            "data_dir": str(root / "data"),
-            "log_dir": str(root / "logs"),
-            "run_dir": str(root / "pids"),
-            "taskmanager_slots": 2,
-            "taskmanager_memory": "1600m",
-            "kafka_heap": "512m",
-            "start_timeout_s": 120,
-        },
-        "kafka": {"bootstrap_servers": f"127.0.0.1:{kafka}"},
-    }
-
-
 @pytest.fixture
 def tmp_path():
-    """Per-test dir under .run/, not pytest's basetemp: a concurrent pytest session (another
-    developer's) prunes old basetemps, which would delete a running stack's files."""
-    path = Path(tempfile.mkdtemp(prefix="test-", dir=_scratch()))
+    """Per-test dir under .run/ (see tests/isolated_stack.py for why not pytest's)."""
+    path = scratch_dir("test-")
     yield path
     shutil.rmtree(path, ignore_errors=True)
 
 
-def _scratch() -> Path:
-    root = PROJECT_ROOT / ".run" / "test-stacks"
-    root.mkdir(parents=True, exist_ok=True)
-    return root
-
-
 @pytest.fixture(scope="module")
 def iso():
-    root = Path(tempfile.mkdtemp(prefix="iso-", dir=_scratch()))
-    overrides = _stack_overrides(root)
-    settings = load_settings(**overrides)
-    config_file = root / "stack.yaml"
-    base = yaml.safe_load(Path("config/default.yaml").read_text())
-    for section, values in overrides.items():
-        base[section] = {**base.get(section, {}), **values}
-    config_file.write_text(yaml.safe_dump(base))
-    try:
+    with isolated_stack("iso-") as (settings, config_file, _):
         yield settings, config_file
-    finally:
-        manager.down(settings)
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def _fraudctl(config_file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -226,7 +171,7 @@ def test_port_taken_by_another_process_gives_a_clear_error(iso, tmp_path):
         cfg["stack"]["ports"]["mongo"] = port
         cfg["stack"]["data_dir"] = str(tmp_path / "data")
         cfg["stack"]["run_dir"] = str(tmp_path / "pids")
-        cfg["stack"]["ports"]["kafka"], cfg["stack"]["ports"]["kafka_controller"] = _free_ports(2)
+        cfg["stack"]["ports"]["kafka"], cfg["stack"]["ports"]["kafka_controller"] = free_ports(2)
         other = tmp_path / "other.yaml"
         other.write_text(yaml.safe_dump(cfg))
         try:
@@ -243,8 +188,8 @@ def test_failed_start_reports_log_tail_and_exit_code(iso, tmp_path):
     cfg["stack"]["data_dir"] = str(tmp_path / "data")
     cfg["stack"]["run_dir"] = str(tmp_path / "pids")
     cfg["stack"]["log_dir"] = str(tmp_path / "logs")
-    cfg["stack"]["ports"]["kafka"], cfg["stack"]["ports"]["kafka_controller"] = _free_ports(2)
-    cfg["stack"]["ports"]["mongo"] = _free_ports(1)[0]
+    cfg["stack"]["ports"]["kafka"], cfg["stack"]["ports"]["kafka_controller"] = free_ports(2)
+    cfg["stack"]["ports"]["mongo"] = free_ports(1)[0]
     (tmp_path / "data").mkdir()
     (tmp_path / "data" / "ferretdb").write_text("a file where FerretDB wants its directory")
     bad = tmp_path / "bad.yaml"
