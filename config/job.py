@@ -145,7 +145,11 @@ class JobSettings(BaseModel):
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     consumer_group: str = "fraud-detection-job"
     alert_cooldown: Duration = "5 min"
-    state_ttl: Duration = "1 h"
+    # Non-windowed state (the previous transaction per card for IMPOSSIBLE_TRAVEL, cooldowns)
+    # expires this long after its last use (processing time). IMPOSSIBLE_TRAVEL compares a
+    # transaction with the card's previous one only while that one is remembered, so its
+    # effective reach is min(state_ttl, impossible_travel.within): use 24 h to cover any trip.
+    state_ttl: Duration = "24 h"
     transactional_id_prefix: str = Field(default="fraud-alerts", pattern=r"^[A-Za-z0-9._-]+$")
     # must not exceed the broker's transaction.max.timeout.ms
     transaction_timeout: Duration = "15 min"

@@ -6,6 +6,7 @@ overrides), so runs never collide with each other or with a developer's job.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Iterable
@@ -176,6 +177,16 @@ class LiveJob:
         finally:
             consumer.close()
         return out
+
+    def delete_topics(self) -> None:
+        """Remove this run's topics (best effort; the broker deletes asynchronously)."""
+        t = self.settings.kafka.topics
+        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
+        for f in admin.delete_topics(
+            [t.transactions, t.fraud_alerts, t.window_stats, t.dlq]
+        ).values():
+            with contextlib.suppress(Exception):  # already gone is fine
+                f.result(timeout=30)
 
     def close(self) -> None:
         if self.job_id:

@@ -87,6 +87,7 @@ def test_stop_with_savepoint_and_resume_emits_each_alert_once(live_stack: Settin
         if resumed_id:
             job.job_id = resumed_id
             job.close()
+        job.delete_topics()
 
 
 def _sql_client_opt_dir(tmp_path: Path) -> Path:
@@ -136,3 +137,4 @@ def test_the_rendered_script_runs_unchanged_in_flinks_sql_client(
         assert alerts[0]["value"]["rule"] == "HIGH_VALUE"
     finally:
         job.close()
+        job.delete_topics()

@@ -64,6 +64,8 @@ def runs(live_stack: Settings) -> Iterator[tuple[Run, Run]]:
     with ThreadPoolExecutor(2) as pool:
         first, replay = pool.map(lambda _: _run(live_stack, crafted), range(2))
     yield first, replay
+    for r in (first, replay):
+        r.job.delete_topics()
 
 
 @pytest.fixture(scope="module")

@@ -34,7 +34,8 @@ def test_flink_plans_every_sink_of_the_default_job(plan):
 
 def test_rules_use_the_planned_operators(plan):
     optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
-    assert optimized.count("Match(partitionBy=[card_token]") == 3  # GEO_HOP, TRAVEL, TESTING
+    assert optimized.count("Match(partitionBy=[card_token]") == 2  # GEO_HOP, CARD_TESTING
+    assert "LAG(" in optimized  # IMPOSSIBLE_TRAVEL pairs each transaction with the previous
     assert "HOP(time_col=[rowtime], size=[5 min], slide=[1 min])" in optimized
     assert "TUMBLE(time_col=[rowtime], size=[10 s])" in optimized
     assert "TUMBLE(time_col=[rowtime], size=[1 min])" in optimized
