@@ -1,4 +1,4 @@
-"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (registered by jobs/cli.py)."""
+"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (see jobs/cli.py)."""
 
 from __future__ import annotations
 

@@ -135,7 +135,7 @@ class Submitted:
 def _submit_here(settings: Settings, jobmanager: str, from_savepoint: str | None) -> str:
     # Python workers run as processes on the TaskManagers; without this PyFlink may start a
     # "loopback" worker server in this short-lived client process.
-    os.environ["_python_worker_execution_mode"] = "process"
+    os.environ["_python_worker_execution_mode"] = "process"  # noqa: SIM112 (PyFlink reads it so)
     statements = parse_script(render_script(settings))
     t_env = table_environment(statements, client_config(settings, jobmanager, from_savepoint))
     stmt_set = statement_set(t_env, statements)
