@@ -74,10 +74,10 @@ def _create_topics(s: Settings, partitions: int) -> None:
         f.result(timeout=30)
 
 
-def _population(eps: float) -> Population:
-    """A population large enough for `eps` (a card rests about 150 s between normal
-    purchases), so normal traffic stays quiet and alerts are the labelled scenarios'."""
-    return build_population(7, max(10_000, int(eps * 200)))
+def _population(eps: float, size: int = 0) -> Population:
+    """`size` users, or (0) a population large enough for `eps` (a card rests about 150 s
+    between normal purchases), so normal traffic stays quiet and alerts are the scenarios'."""
+    return build_population(7, size or max(10_000, int(eps * 200)))
 
 
 def _generator(
@@ -125,7 +125,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     s = load_settings(**overrides)
     _create_topics(s, args.partitions)
     start_ms = int(time.time() * 1000) - int(args.events / args.event_rate * 1000) - 3_600_000
-    gen = _generator(s, start_ms, args.event_rate)
+    gen = _generator(s, start_ms, args.event_rate, _population(args.event_rate, args.population))
     prod = _producer(s)
     t0 = time.monotonic()
     n = 0
@@ -175,6 +175,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         "partitions": args.partitions,
         "checkpoint_interval": args.checkpoint,
         "state_backend": args.state_backend,
+        "population": len(gen.pop.users),
         "seconds_from_running": round(t_end - t_running, 1),
         "events_per_s_overall": round(n / (t_end - t_running)),
         "events_per_s_steady": round(steady) if steady else None,
@@ -216,7 +217,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         client.wait_until_running(job.job_id, timeout_s=300)
         reader.start()
         print(f"job {job.job_id} running; producing {args.rate}/s for {args.seconds} s", flush=True)
-        population = _population(args.rate)
+        population = _population(args.rate, args.population)
         gen = _generator(s, int(time.time() * 1000) + 1000, args.rate, population)
         prod = _producer(s)
         t_stop = time.time() + args.seconds
@@ -284,6 +285,9 @@ def main() -> None:
         p.add_argument("--partitions", type=int, default=4)
         p.add_argument("--checkpoint", default="10 s", help="checkpoint interval (default 10 s)")
         p.add_argument("--state-backend", default="rocksdb", choices=["rocksdb", "hashmap"])
+        p.add_argument(
+            "--population", type=int, default=0, help="cards/users (0: sized for the rate)"
+        )
     args = parser.parse_args()
     result = throughput(args) if args.mode == "throughput" else latency(args)
     result["command"] = f"python -m benchmarks.job_replay {args.mode} " + " ".join(
