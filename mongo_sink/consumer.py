@@ -127,7 +127,6 @@ class MongoSink:
             "window_stat": m.window_stats_collection,
         }
         self.dlq = m.dead_letters_collection
-        self.per_id_lookup = False  # set by ensure_indexes: True on FerretDB
 
     def close(self) -> None:
         self.client.close()
@@ -177,13 +176,10 @@ class MongoSink:
             return True, result
 
     def ensure_indexes(self, stats: SinkStats) -> bool:
-        """Create the indexes and detect the server kind; False if stopped meanwhile."""
-
-        def _prepare() -> None:
-            store.ensure_indexes(self.db, self.settings)
-            self.per_id_lookup = store.is_ferretdb(self.client)
-
-        ok, _ = self.retrying("index creation", _prepare, stats)
+        """Create the query indexes; False if stopped before MongoDB answered."""
+        ok, _ = self.retrying(
+            "index creation", lambda: store.ensure_indexes(self.db, self.settings), stats
+        )
         return ok
 
     def write_batch(self, batch: Batch, stats: SinkStats) -> bool:
@@ -197,9 +193,7 @@ class MongoSink:
                 continue
             coll = self.db[coll_name]
             ok, res = self.retrying(
-                f"write to {coll_name}",
-                lambda c=coll, d=docs: store.write(c, d, strategy, self.per_id_lookup),
-                stats,
+                f"write to {coll_name}", lambda c=coll, d=docs: store.write(c, d, strategy), stats
             )
             if not ok:
                 return False

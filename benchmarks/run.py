@@ -1,0 +1,147 @@
+"""The benchmark harness: runs every benchmark on the local stack and writes RESULTS.md.
+
+    .venv/bin/python -m benchmarks.run            # everything (about 45 minutes)
+    .venv/bin/python -m benchmarks.run --quick    # smaller sizes, for a smoke run
+    .venv/bin/python -m benchmarks.run --only producer,sink
+
+Each step is one of the scripts in this folder, run as its own process; its full output is
+kept in benchmarks/results/<step>.log and its final JSON summary feeds the markdown table in
+benchmarks/RESULTS.md, together with the machine's cores and memory and the exact commands.
+These are measurements, not tests: they depend on the machine and on what else it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+@dataclass
+class Step:
+    name: str
+    args: list[str]
+    quick_args: list[str]
+
+    def command(self, quick: bool) -> list[str]:
+        return [sys.executable, "-m", *(self.quick_args if quick else self.args)]
+
+
+STEPS = [
+    Step("producer", ["benchmarks.producer_throughput", "--events", "1000000"],
+         ["benchmarks.producer_throughput", "--events", "100000"]),
+    Step("sink", ["benchmarks.sink_throughput", "--count", "50000"],
+         ["benchmarks.sink_throughput", "--count", "10000"]),
+    Step("replay", ["benchmarks.job_replay", "throughput", "--events", "1000000"],
+         ["benchmarks.job_replay", "throughput", "--events", "100000"]),
+    Step("latency-1k", ["benchmarks.job_replay", "latency", "--rate", "1000", "--seconds", "120"],
+         ["benchmarks.job_replay", "latency", "--rate", "1000", "--seconds", "45"]),
+    Step("latency-5k", ["benchmarks.job_replay", "latency", "--rate", "5000", "--seconds", "120"],
+         ["benchmarks.job_replay", "latency", "--rate", "5000", "--seconds", "45"]),
+    Step("latency-20k", ["benchmarks.job_replay", "latency", "--rate", "20000", "--seconds", "120"],
+         ["benchmarks.job_replay", "latency", "--rate", "20000", "--seconds", "45"]),
+    Step("memory", ["benchmarks.memory_soak", "--rate", "2000", "--minutes", "10"],
+         ["benchmarks.memory_soak", "--rate", "2000", "--minutes", "2", "--sample-s", "15"]),
+]  # fmt: skip
+
+
+def last_json(text: str) -> Any:
+    """The last JSON object a script printed (a one-line or an indented multi-line dump)."""
+    lines = text.splitlines()
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].startswith("{"):
+            for j in range(len(lines), i, -1):
+                try:
+                    return json.loads("\n".join(lines[i:j]))
+                except json.JSONDecodeError:
+                    continue
+    return None
+
+
+def machine() -> str:
+    mem_kb = next(
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+         if line.startswith("model name")), "?",
+    )  # fmt: skip
+    return f"{os.cpu_count()} cores ({cpu}), {mem_kb / 2**20:.0f} GiB memory"
+
+
+def summarize(name: str, data: Any) -> str:
+    """One human line per step from its JSON summary."""
+    if data is None:
+        return "no summary printed (see the log)"
+    if name == "producer":
+        return "; ".join(
+            f"{r.get('client')}{' generate+send' if r.get('mode') == 'generate+send' else ''}: "
+            f"{r.get('events_per_s', 0):,} events/s"
+            for r in data.get("results", [])
+        )
+    if name == "sink":
+        return ", ".join(f"{k}: {v:,} docs/s" for k, v in data.items() if k.endswith("docs_per_s"))
+    if name == "replay":
+        keys = [k for k in data if k.endswith("eps") or "events_per_s" in k]
+        return ", ".join(f"{k}: {data[k]:,}" for k in keys) or json.dumps(data)[:200]
+    if name.startswith("latency"):
+        a = data.get("all_rules", {})
+        return (f"{data.get('rate_eps')} events/s: p50 {a.get('p50_s')} s, p99 {a.get('p99_s')} s "
+                f"over {a.get('n')} alerts")  # fmt: skip
+    if name == "memory":
+        tm, jm, st = data.get("tm_rss", {}), data.get("jm_rss", {}), data.get("state", {})
+        return (
+            f"TaskManager RSS {tm.get('first_half_mb')} -> {tm.get('second_half_mb')} MB "
+            f"(max {tm.get('max_mb')}); JobManager RSS {jm.get('first_half_mb')} -> "
+            f"{jm.get('second_half_mb')} MB; checkpointed state {st.get('first_half_mb')} -> "
+            f"{st.get('second_half_mb')} MB"
+        )
+    return json.dumps(data)[:300]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
+    parser.add_argument("--only", default="", help="comma-separated step names")
+    args = parser.parse_args()
+    only = {s for s in args.only.split(",") if s}
+    steps = [s for s in STEPS if not only or s.name in only]
+    RESULTS.mkdir(exist_ok=True)
+    rows = []
+    for step in steps:
+        cmd = step.command(args.quick)
+        print(f"== {step.name}: {' '.join(cmd[1:])}", flush=True)
+        t0 = time.monotonic()
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        elapsed = time.monotonic() - t0
+        (RESULTS / f"{step.name}.log").write_text(proc.stdout + proc.stderr)
+        data = last_json(proc.stdout)
+        line = summarize(step.name, data) if proc.returncode == 0 else (
+            f"FAILED (exit {proc.returncode}); see benchmarks/results/{step.name}.log")  # fmt: skip
+        print(f"   {line}  [{elapsed:.0f} s]", flush=True)
+        rows.append((step.name, " ".join(["python -m", *cmd[2:]]), line))
+    out = HERE / "RESULTS.md"
+    out.write_text(
+        "# Benchmark results\n\n"
+        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}, "
+        f"with the whole local stack running (`python -m benchmarks.run"
+        f"{' --quick' if args.quick else ''}`).\n\n"
+        "| step | command | result |\n|---|---|---|\n"
+        + "".join(f"| {n} | `{c}` | {r} |\n" for n, c, r in rows)
+    )
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
