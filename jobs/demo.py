@@ -27,7 +27,11 @@ FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
 
 def _fraudctl(*args: str, check: bool = True) -> int:
     """Run another verb in a child process (its output goes straight to the terminal)."""
-    code = subprocess.run([FRAUDCTL, *args], stdin=subprocess.DEVNULL, check=False).returncode
+    # tables stay readable when the output is not a terminal (CI logs, pipes)
+    env = {**os.environ, "COLUMNS": os.environ.get("COLUMNS", "160")}
+    code = subprocess.run(
+        [FRAUDCTL, *args], stdin=subprocess.DEVNULL, check=False, env=env
+    ).returncode
     if check and code != 0:
         fail(f"`fraudctl {' '.join(args)}` failed with exit status {code}")
     return code
@@ -74,6 +78,9 @@ def demo(
     rate: Annotated[float, typer.Option(help="Events per wall-clock second.")] = 1500.0,
     speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 30.0,
     fraud_rate: Annotated[float, typer.Option(help="Share of events in fraud scenarios.")] = 0.02,
+    bad_records: Annotated[
+        float, typer.Option(help="Share of invalid records (they go to the DLQ topic).")
+    ] = 0.002,
     seed: Annotated[int, typer.Option(help="Seed of the population and the stream.")] = 7,
 ) -> None:
     """Run the pipeline end to end on the local stack and print what it caught."""
@@ -116,6 +123,7 @@ def demo(
         "--rate", str(rate),
         "--count", str(count),
         "--fraud-rate", str(fraud_rate),
+        "--bad-records", str(bad_records),
         "--seed", str(seed),
         "--truth", str(truth),
     )  # fmt: skip

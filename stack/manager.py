@@ -10,7 +10,7 @@ from rich.console import Console
 from config import Settings
 from stack.install import install
 from stack.layout import Layout
-from stack.process import port_in_use, read_pids, terminate
+from stack.process import pid_alive, port_in_use, read_pids, terminate
 from stack.services import JobManager, Service, TaskManager, all_services, optional_services
 
 console = Console(stderr=True)
@@ -140,8 +140,9 @@ def start_optional(settings: Settings, name: str) -> bool:
     return True
 
 
-def kill_service(settings: Settings, name: str, sig: int) -> int:
-    """Send `sig` to one service's process (fault injection in tests); returns its pid."""
+def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) -> int:
+    """Send `sig` to one service's process (fault injection in tests) and wait until it is
+    gone, so its ports are free for a restart; returns its pid."""
     import os
 
     layout = Layout.from_settings(settings)
@@ -152,6 +153,11 @@ def kill_service(settings: Settings, name: str, sig: int) -> int:
         raise StackError(f"{name} is not running")
     for p in pids:
         os.kill(p, sig)
+    deadline = time.monotonic() + wait_s
+    while any(pid_alive(p, svc.marker) for p in pids):
+        if time.monotonic() > deadline:
+            raise StackError(f"{name} (pid {pids[0]}) still runs {wait_s:.0f} s after {sig!r}")
+        time.sleep(0.1)
     return pids[0]
 
 

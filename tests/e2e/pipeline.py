@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pymongo
-import requests
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -248,11 +247,7 @@ class Pipeline:
         self.wait_for_new_checkpoint(timeout_s=120)  # lets duplicates or extras, if any, commit
         return self.alert_ids(), self.mongo_ids()
 
-    def job_restarts(self) -> int:
-        """The job's numRestarts metric (how often it failed over and restarted)."""
-        url = f"http://{self.settings.flink.jobmanager}/jobs/{self.job_id}/metrics"
-        try:
-            values = requests.get(url, params={"get": "numRestarts"}, timeout=5).json()
-            return int(values[0]["value"]) if values else 0
-        except (requests.RequestException, ValueError, KeyError, IndexError):
-            return 0
+    def failovers(self) -> int:
+        """Failures the job recovered from (its exception history)."""
+        body = self.client._request("GET", f"/jobs/{self.job_id}/exceptions")
+        return len(body.get("exceptionHistory", {}).get("entries", []))
