@@ -64,8 +64,6 @@ ALERT_INDEXES: list[list[tuple[str, int]]] = [
     [("entity_id", ASCENDING)],
     [("event_time_dt", DESCENDING)],
     [("detected_at_dt", DESCENDING)],
-    [("event_time", DESCENDING)],
-    [("detected_at", DESCENDING)],
 ]
 WINDOW_INDEXES: list[list[tuple[str, int]]] = [
     [("granularity", ASCENDING), ("window_start", ASCENDING)],
