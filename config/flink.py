@@ -22,8 +22,11 @@ class FlinkSettings(BaseModel):
     # state backend of the job ("" = the cluster's). rocksdb keeps keyed state (pattern matches,
     # windows per card) in managed memory instead of the heap, so GC cannot stall the TaskManager
     state_backend: Literal["", "hashmap", "rocksdb"] = "rocksdb"
-    restart_attempts: PositiveInt = 10
+    # exponential-delay restarts: first after restart_delay, doubling up to restart_max_delay;
+    # the job fails after restart_attempts restarts without a 1 h healthy stretch in between
+    restart_attempts: PositiveInt = 20
     restart_delay: Duration = "5 s"
+    restart_max_delay: Duration = "1 min"
     # Python interpreter of the UDF workers; empty: the cluster's python.executable
     python_executable: str = ""
     # Ship udfs/ as target/udfs.zip via `python.files` (for remote clusters whose workers

@@ -30,7 +30,8 @@ def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
     settings = dict(parse_script(script).settings)
     assert settings["execution.checkpointing.interval"] == "10 s"
     assert settings["execution.checkpointing.mode"] == "EXACTLY_ONCE"
-    assert settings["restart-strategy.type"] == "fixed-delay"
+    assert settings["restart-strategy.type"] == "exponential-delay"
+    assert settings["restart-strategy.exponential-delay.max-backoff"] == "1 min"
     assert settings["table.exec.state.ttl"] == load_settings().job.state_ttl
     assert settings["table.local-time-zone"] == "UTC"
     assert settings["table.exec.source.idle-timeout"] == "10 s"
