@@ -173,3 +173,16 @@ def test_cli_reads_alerts_file_and_prints_json(tmp_path: Path) -> None:
         base, capture_output=True, text=True, check=True, env={"COLUMNS": "200", "PATH": ""}
     )
     assert "VELOCITY" in table.stdout and "0.5556" in table.stdout
+
+
+def test_rules_without_ground_truth_are_listed_but_unscored() -> None:
+    """RISK_SCORE has no producer scenario: its alerts are neither TP nor FP."""
+    risk = {
+        "alert_id": "r1", "rule": "RISK_SCORE", "entity_type": "card", "entity_id": "A",
+        "transaction_ids": ["t1"], "event_time": "2026-11-21T22:01:00.000Z",
+    }  # fmt: skip
+    base = evaluate(ALERTS, read_truth(truth_lines()))
+    with_risk = evaluate([*ALERTS, risk], read_truth(truth_lines()))
+    row = next(r for r in with_risk["by_rule"] if r["rule"] == "RISK_SCORE")
+    assert (row["alerts"], row["tp"], row["fp"], row["precision"]) == (1, 0, 0, None)
+    assert with_risk["all"] == base["all"]
