@@ -33,7 +33,7 @@ class StackSettings(BaseModel):
     log_dir: Path = Path(".run/logs")
     run_dir: Path = Path(".run/pids")
     taskmanager_slots: PositiveInt = 4
-    taskmanager_memory: str = "2g"
+    taskmanager_memory: str = "4g"
     jobmanager_memory: str = "1g"
     kafka_heap: str = "1g"
     start_timeout_s: PositiveInt = 120

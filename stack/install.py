@@ -101,7 +101,6 @@ def install_flink_jars(layout: Layout) -> None:
         layout.jars,
         {
             "flink.version": v["flink"],
-            "flink.sql.client.version": v["flink_sql_client"],
             "kafka.connector.version": v["flink_kafka_connector"],
         },
         transitive=False,
@@ -115,9 +114,13 @@ def install_flink_jars(layout: Layout) -> None:
         )
     placements = {
         connector_jar(layout): home / "lib",
-        layout.jars / f"flink-sql-client-{v['flink_sql_client']}.jar": home / "opt",
         layout.jars / f"flink-sql-gateway-{v['flink']}.jar": home / "opt",
     }
+    # an earlier install placed a second SQL client jar (2.2.0) next to the wheel's own;
+    # sql-client.sh breaks on duplicates, so keep only the wheel's
+    for stale in (home / "opt").glob("flink-sql-client-*.jar"):
+        if stale.name != f"flink-sql-client-{v['flink']}.jar":
+            stale.unlink()
     for jar, target_dir in placements.items():
         target = target_dir / jar.name
         if not target.exists():
@@ -182,7 +185,7 @@ def install(layout: Layout, test_clients: bool = False) -> None:
     layout.ensure_dirs()
     steps: list[tuple[str, Callable[[], None]]] = [
         (f"Kafka {versions()['kafka']} (Maven)", lambda: install_kafka(layout)),
-        ("Flink Kafka connector + SQL client (Maven)", lambda: install_flink_jars(layout)),
+        ("Flink Kafka connector + SQL gateway (Maven)", lambda: install_flink_jars(layout)),
         (f"FerretDB {versions()['ferretdb']} (go build)", lambda: install_ferretdb(layout)),
     ]
     if test_clients:

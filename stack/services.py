@@ -250,7 +250,9 @@ class _FlinkDaemon(Service):
                 "execution.checkpointing.num-retained": 3,
                 "state.backend.type": "hashmap",
                 "heartbeat.interval": 2000,
-                "heartbeat.timeout": 15000,
+                # a TaskManager busy with GC must not be declared lost; a killed one is
+                # noticed at once anyway (its RPC connection drops)
+                "heartbeat.timeout": 60000,
                 "python.executable": python,
                 "python.client.executable": python,
                 "env.pid.dir": str(self.layout.pids),

@@ -90,20 +90,6 @@ def test_stop_with_savepoint_and_resume_emits_each_alert_once(live_stack: Settin
         job.delete_topics()
 
 
-def _sql_client_opt_dir(tmp_path: Path) -> Path:
-    """Flink's opt/ with exactly one jar per kind (sql-client.sh breaks on duplicates)."""
-    import pyflink
-
-    opt = Path(pyflink.__file__).parent / "opt"
-    out = tmp_path / "opt"
-    out.mkdir()
-    for prefix in ("flink-sql-client-", "flink-python-", "flink-sql-gateway-"):
-        jars = sorted(opt.glob(f"{prefix}*.jar"))
-        assert jars, f"{prefix}*.jar missing in {opt}"
-        (out / jars[-1].name).symlink_to(jars[-1])
-    return out
-
-
 def test_the_rendered_script_runs_unchanged_in_flinks_sql_client(
     live_stack: Settings, tmp_path: Path
 ):
@@ -118,7 +104,6 @@ def test_the_rendered_script_runs_unchanged_in_flinks_sql_client(
     env = {
         **os.environ,
         "FLINK_CONF_DIR": str(conf_dir),
-        "FLINK_OPT_DIR": str(_sql_client_opt_dir(tmp_path)),
         "FLINK_LOG_DIR": str(tmp_path),
     }
     try:
