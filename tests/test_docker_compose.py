@@ -17,7 +17,10 @@ def _config(env: dict[str, str]) -> subprocess.CompletedProcess:
     assert exe, "docker-compose missing: `fraudctl stack install --test-clients` installs it"
     return subprocess.run(
         [exe, "-f", str(ROOT / "docker-compose.yml"), "config"],
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -36,9 +39,16 @@ def test_compose_file_validates_and_wires_the_product():
 def test_compose_refuses_to_run_without_the_card_token_secret():
     env = {k: v for k, v in os.environ.items() if k != "FRAUD_CARD_TOKEN_SECRET"}
     proc = subprocess.run(
-        [shutil.which("docker-compose") or "docker-compose", "-f",
-         str(ROOT / "docker-compose.yml"), "config"],
-        env=env, capture_output=True, text=True, timeout=60,
+        [
+            shutil.which("docker-compose") or "docker-compose",
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "config",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode != 0
     assert "FRAUD_CARD_TOKEN_SECRET" in proc.stderr
