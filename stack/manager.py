@@ -70,14 +70,19 @@ def _wait_healthy(svc: Service, timeout_s: float, grace_s: float = 10.0) -> None
     )
 
 
-def _check_ports_free(svc: Service, host: str) -> None:
+def _check_ports_free(svc: Service, host: str, grace_s: float = 10.0) -> None:
+    """Refuse to start over a port someone else holds. A just-killed JVM keeps its listening
+    sockets while its threads wind down, so a busy port gets `grace_s` to come free."""
+    deadline = time.monotonic() + grace_s
     for port in svc.ports_to_check:
-        if port_in_use(host, port):
-            raise StackError(
-                f"port {port} on {host} is already in use by another process, so {svc.name} "
-                f"cannot start. Stop that process or choose another port in config "
-                f"(stack.ports)."
-            )
+        while port_in_use(host, port):
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"port {port} on {host} is already in use by another process, so "
+                    f"{svc.name} cannot start. Stop that process or choose another port in "
+                    f"config (stack.ports)."
+                )
+            time.sleep(0.2)
 
 
 def up(settings: Settings, install_missing: bool = True) -> list[str]:
@@ -154,7 +159,12 @@ def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) 
     for p in pids:
         os.kill(p, sig)
     deadline = time.monotonic() + wait_s
-    while any(pid_alive(p, svc.marker) for p in pids):
+    host = settings.stack.host
+    # gone means: no live process and no listening socket left (a dying JVM holds its
+    # sockets for a while after its main thread is reported dead)
+    while any(pid_alive(p, svc.marker) for p in pids) or any(
+        port_in_use(host, port) for port in svc.ports_to_check
+    ):
         if time.monotonic() > deadline:
             raise StackError(f"{name} (pid {pids[0]}) still runs {wait_s:.0f} s after {sig!r}")
         time.sleep(0.1)
