@@ -30,19 +30,9 @@ from producer.population import build_population
 from stack.layout import Layout
 from tests.isolated_stack import deep_merge
 from tests.jobs.live_job import run_overrides
+from tests.polling import wait_until
 
 FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
-
-
-def wait_until(cond: Callable[[], Any], timeout_s: float, what: str, every_s: float = 0.5) -> Any:
-    """Poll `cond` until it returns something truthy; fail after `timeout_s`."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(every_s)
-    raise AssertionError(f"timed out after {timeout_s:.0f} s waiting for {what}")
 
 
 def dataset(settings: Settings, n: int, seed: int = 21) -> list[tuple[bytes | None, bytes]]:

@@ -15,8 +15,9 @@ from collections import Counter
 import pytest
 
 from stack import manager
-from tests.e2e.pipeline import Pipeline, dataset, wait_until
+from tests.e2e.pipeline import Pipeline, dataset
 from tests.isolated_stack import isolated_stack
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

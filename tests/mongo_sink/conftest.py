@@ -11,7 +11,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,18 +25,6 @@ from config import Settings, load_settings
 from mongo_sink.consumer import SinkStats, run
 
 FRAUDCTL = Path(sys.executable).with_name("fraudctl")
-
-
-def wait_until(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.2) -> Any:
-    """Poll `cond` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = cond()
-        if last:
-            return last
-        time.sleep(every)
-    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what} (last value: {last!r})")
 
 
 def iso(ms: int) -> str:

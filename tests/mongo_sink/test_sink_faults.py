@@ -15,7 +15,8 @@ import pytest
 
 from config import Settings
 from stack.layout import Layout
-from tests.mongo_sink.conftest import Env, SinkProcess, make_alert, make_stat, wait_until
+from tests.mongo_sink.conftest import Env, SinkProcess, make_alert, make_stat
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -9,7 +9,8 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from confluent_kafka import Producer
 
-from tests.mongo_sink.conftest import Env, make_alert, make_stat, sink_thread, wait_until
+from tests.mongo_sink.conftest import Env, make_alert, make_stat, sink_thread
+from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -27,6 +27,7 @@ from stack.layout import Layout
 from stack.process import pid_alive
 from stack.services import all_services
 from tests.isolated_stack import free_ports, isolated_stack, scratch_dir
+from tests.polling import wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -61,16 +62,6 @@ def _fraudctl(config_file: Path, *args: str, timeout: float = 300) -> subprocess
 def _status(config_file: Path) -> dict[str, dict]:
     proc = _fraudctl(config_file, "stack", "status", "--json")
     return {row["service"]: row for row in json.loads(proc.stdout)}
-
-
-def _wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def test_up_starts_every_service_healthy(iso):
@@ -131,7 +122,7 @@ def test_second_up_is_a_no_op(iso):
 def test_kill_9_is_reported_and_up_restores(iso, service):
     settings, config_file = iso
     pid = manager.kill_service(settings, service, signal.SIGKILL)
-    status = _wait_for(
+    status = wait_until(
         lambda: (s := _status(config_file)) and not s[service]["healthy"] and s,
         30,
         f"status to report {service} down",
@@ -139,7 +130,7 @@ def test_kill_9_is_reported_and_up_restores(iso, service):
     assert status[service]["pid"] is None
     proc = _fraudctl(config_file, "stack", "up")
     assert proc.returncode == 0, proc.stderr
-    status = _wait_for(
+    status = wait_until(
         lambda: (s := _status(config_file)) and all(r["healthy"] for r in s.values()) and s,
         60,
         "every service healthy again",
@@ -153,7 +144,7 @@ def test_stale_pid_file_does_not_block_start(iso):
         s for s in all_services(settings, Layout.from_settings(settings)) if s.name == "ferretdb"
     )
     manager.kill_service(settings, "ferretdb", signal.SIGKILL)
-    _wait_for(lambda: not _status(config_file)["ferretdb"]["healthy"], 30, "ferretdb down")
+    wait_until(lambda: not _status(config_file)["ferretdb"]["healthy"], 30, "ferretdb down")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     svc.pid_file.write_text(f"{dead.pid}\n")  # a pid file naming a process that is gone
