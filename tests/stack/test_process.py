@@ -9,12 +9,14 @@ import sys
 import time
 
 from stack.process import live_pids, pid_alive, port_in_use, spawn, tail, terminate
+from tests.polling import wait_until
 
 
 def test_pid_alive_checks_the_command_line_marker(tmp_path):
     proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", "marker-xyz"])
     try:
-        assert pid_alive(proc.pid, "marker-xyz")
+        # bounded: a just-started process may not show its new command line at once
+        wait_until(lambda: pid_alive(proc.pid, "marker-xyz"), 10, "the marker to show")
         assert not pid_alive(proc.pid, "some-other-service")
     finally:
         proc.kill()
