@@ -56,19 +56,46 @@ def _alert_count(s: Settings) -> int:
         client.close()
 
 
+def _job_lag(s: Settings) -> tuple[int, int]:
+    """(records the job's json source has committed, records in the input topic)."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = s.kafka.topics.transactions
+    group = f"{s.job.consumer_group}-json"
+    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for p in c.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        committed = sum(max(tp.offset, 0) for tp in c.committed(parts, timeout=10))
+        end = sum(c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+        return committed, end
+    finally:
+        c.close()
+
+
 def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
-    """Poll MongoDB until the alert count has not changed for `quiet_s` (bounded)."""
+    """Wait (bounded) until the job has read the whole input (its offsets are committed at
+    each checkpoint), then until the alert count in MongoDB has not changed for `quiet_s`."""
     deadline = time.monotonic() + timeout_s
-    last, last_change = -1, time.monotonic()
-    with err_console.status("waiting for the last alerts to reach MongoDB ...") as status:
+    with err_console.status("waiting for the job to read all input ...") as status:
+        while time.monotonic() < deadline:
+            done, total = _job_lag(s)
+            if done >= total:
+                break
+            status.update(f"the job has read {done:,} of {total:,} records ...")
+            time.sleep(2.0)
+        last, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
             n = _alert_count(s)
             if n != last:
                 last, last_change = n, time.monotonic()
             elif time.monotonic() - last_change >= quiet_s:
                 return n
-            status.update(f"waiting for the pipeline to drain: {n} alerts in MongoDB ...")
+            status.update(f"waiting for the last alerts to reach MongoDB: {n} so far ...")
             time.sleep(1.0)
+    err_console.print("[yellow]the pipeline had not drained in time; results may be partial[/]")
     return last
 
 
@@ -129,7 +156,7 @@ def demo(
     )  # fmt: skip
 
     console.rule("5/5 results")
-    _wait_for_drain(s, quiet_s=20, timeout_s=180)
+    _wait_for_drain(s, quiet_s=20, timeout_s=900)
     _fraudctl("query", "stats", check=False)
     _fraudctl("query", "windows", "--limit", "12", check=False)
     _fraudctl("evaluate", "--truth", str(truth), check=False)

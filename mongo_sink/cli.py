@@ -292,10 +292,20 @@ def evaluate_cmd(
     slack: Annotated[
         int, typer.Option("--slack-s", min=0, help="Seconds around a scenario's span.")
     ] = 300,
+    all_alerts: Annotated[
+        bool,
+        typer.Option(
+            "--all-alerts",
+            help="Judge every alert, not only those within the truth's event-time span.",
+        ),
+    ] = False,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Precision and recall per rule and per scenario type against the ground truth."""
+    """Precision and recall per rule and per scenario type against the ground truth.
+
+    By default only alerts whose event time lies in the period the truth covers are judged,
+    so earlier runs in the same database do not count as false alarms."""
     from mongo_sink import evaluate as ev
 
     s = load_cli_settings(config)
@@ -320,6 +330,8 @@ def evaluate_cmd(
                 )
     except ValueError as exc:
         fail(str(exc), code=2)
+    if not all_alerts:
+        alert_docs = ev.within_truth_span(alert_docs, t, dt.timedelta(seconds=slack))
     result = ev.evaluate(alert_docs, t, dt.timedelta(seconds=slack))
     if as_json:
         print_json(result)

@@ -154,6 +154,21 @@ def matches(alert: Mapping[str, Any], sc: Scenario, slack: dt.timedelta = DEFAUL
     return t is None or sc.first - slack <= t <= sc.last + slack
 
 
+def within_truth_span(
+    alerts: Iterable[Mapping[str, Any]], truth: Truth, slack: dt.timedelta = DEFAULT_SLACK
+) -> list[Mapping[str, Any]]:
+    """The alerts whose event time falls in the period the truth covers (± slack).
+
+    A truth file describes one producer run; alerts of other runs in the same database are
+    about traffic it knows nothing of, so they are neither hits nor false alarms."""
+    firsts = [sc.first for sc in truth.scenarios if sc.first is not None]
+    lasts = [sc.last for sc in truth.scenarios if sc.last is not None]
+    if not firsts or not lasts:
+        return list(alerts)
+    lo, hi = min(firsts) - slack, max(lasts) + slack
+    return [a for a in alerts if (t := parse_time(a.get("event_time"))) is None or lo <= t <= hi]
+
+
 # rules the producer's scenarios are labelled with; others (RISK_SCORE) have no ground truth
 LABELLED_RULES = frozenset(spec.expected_rule for spec in SCENARIOS.values())
 

@@ -186,3 +186,18 @@ def test_rules_without_ground_truth_are_listed_but_unscored() -> None:
     row = next(r for r in with_risk["by_rule"] if r["rule"] == "RISK_SCORE")
     assert (row["alerts"], row["tp"], row["fp"], row["precision"]) == (1, 0, 0, None)
     assert with_risk["all"] == base["all"]
+
+
+def test_alerts_outside_the_truths_period_are_not_judged() -> None:
+    """An alert from another producer run (a day later) is neither TP nor FP by default."""
+    from mongo_sink.evaluate import within_truth_span
+
+    other_run = {
+        "alert_id": "x1", "rule": "VELOCITY", "entity_type": "card", "entity_id": "Q",
+        "transaction_ids": ["zz"], "event_time": "2026-11-22T22:00:00.000Z",
+    }  # fmt: skip
+    truth = read_truth(truth_lines())
+    kept = within_truth_span([*ALERTS, other_run], truth)
+    assert other_run not in kept
+    assert len(kept) == len(ALERTS)
+    assert evaluate(kept, truth)["all"] == evaluate(ALERTS, truth)["all"]
