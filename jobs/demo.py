@@ -9,6 +9,7 @@ The stack stays up; `fraudctl stack down` (or `make stack-down`) stops it.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -73,6 +74,30 @@ def _job_lag(s: Settings) -> tuple[int, int]:
         return committed, end
     finally:
         c.close()
+
+
+def _last_event_time(s: Settings) -> datetime | None:
+    """The latest `event_time` among the last records of the input topic's partitions."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    topic = s.kafka.topics.transactions
+    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": "fraud-demo-peek"})
+    latest: datetime | None = None
+    try:
+        for p in c.list_topics(topic, timeout=10).topics[topic].partitions:
+            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high <= low:
+                continue
+            c.assign([TopicPartition(topic, p, high - 1)])
+            msg = c.poll(10)
+            try:
+                t = datetime.fromisoformat(json.loads(msg.value())["event_time"])
+            except (AttributeError, TypeError, ValueError, KeyError):
+                continue  # an invalid record last: its partition tells nothing
+            latest = t if latest is None or t > latest else latest
+    finally:
+        c.close()
+    return latest
 
 
 def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
@@ -141,7 +166,12 @@ def demo(
     run_dir = s.stack.resolve(s.stack.run_dir).parent / "demo"
     run_dir.mkdir(parents=True, exist_ok=True)
     truth = run_dir / f"truth-{datetime.now(UTC):%Y%m%dT%H%M%S}.jsonl"
+    # event time must move forward for a job that already ran: a replay into the past
+    # would be late data, dropped by every window and pattern
     start = datetime.now(UTC) - timedelta(minutes=minutes)
+    previous = _last_event_time(s)
+    if previous is not None and previous + timedelta(minutes=1) > start:
+        start = previous + timedelta(minutes=1)
     count = int(minutes * 60 / speedup * rate)
     _fraudctl(
         "produce",
