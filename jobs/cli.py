@@ -20,8 +20,8 @@ import stack.cli
 app = typer.Typer(
     name="fraudctl",
     help=(
-        "Real-time card-fraud detection on Apache Flink SQL. Global option --config PATH "
-        "(env FRAUD_CONFIG) picks the YAML config; FRAUD_<SECTION>__<KEY> overrides a key."
+        "Real-time card-fraud detection on Apache Flink SQL. Every verb takes --config PATH "
+        "(env FRAUD_CONFIG) for the YAML config; FRAUD_<SECTION>__<KEY> overrides a key."
     ),
     no_args_is_help=True,
     pretty_exceptions_enable=False,
