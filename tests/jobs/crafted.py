@@ -210,7 +210,11 @@ def build() -> Crafted:
     c.bad(bad_fields(2505, amount=-5), "nonpositive_amount", ts + 4000)
     c.bad(bad_fields(2506, amount=0), "nonpositive_amount", ts + 4500)
     c.add(c.txn(dq, 2510))
-    c.bad(bad_fields(2511, event_time="yesterday"), "bad_event_time", ts + 11_000)
+    # its Kafka timestamp is wall-clock now, a day after the data: a bad time must not lend
+    # the record that timestamp as rowtime, or the watermark would jump a day ahead and the
+    # rest of dq's burst (and everything after it) would be dropped as late
+    wall_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
+    c.bad(bad_fields(2511, event_time="yesterday"), "bad_event_time", wall_ms)
     c.bad(bad_fields(2512, event_time=_DROP), "missing_field:event_time", ts + 12_000)
     loc = bad_fields(2513)
     loc["location"]["lat"] = 123.0
