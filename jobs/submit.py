@@ -30,14 +30,10 @@ def connector_jar(settings: Settings) -> Path:
     """The Kafka SQL connector jar used when Flink's own lib/ does not have it."""
     if settings.flink.connector_jar:
         return Path(settings.flink.connector_jar)
-    from stack.versions import versions  # the stack pins the connector version
+    from stack.install import connector_jar as cached_jar  # the stack caches the pinned jar
+    from stack.layout import Layout
 
-    name = f"flink-sql-connector-kafka-{versions()['flink_kafka_connector']}.jar"
-    cached = settings.stack.resolve(settings.stack.cache_dir) / "jars" / name
-    if cached.exists():
-        return cached
-    warm = Path("/tmp/warm/flink-libs") / name  # pre-fetched copy on the build machines
-    return warm if warm.exists() else cached
+    return cached_jar(Layout.from_settings(settings))
 
 
 def _connector_in_flink_lib() -> bool:
