@@ -101,6 +101,30 @@ class FlinkClient:
         causes = [ln for ln in text.splitlines() if ln.startswith("Caused by:")]
         return (causes[-1] if causes else text.splitlines()[0]).strip()[:1000]
 
+    def vertex_load(self, job_id: str) -> list[dict[str, Any]]:
+        """Per job vertex: its name, records in/out so far, and the share of time (0..1) it
+        was busy and back-pressured over the last seconds (the web UI's colours, as numbers;
+        max over subtasks). Where a slow job spends its time."""
+        rows = []
+        for v in self.job(job_id).get("vertices", []):
+            data = self._request(
+                "GET",
+                f"/jobs/{job_id}/vertices/{v['id']}/subtasks/metrics",
+                params={"get": "busyTimeMsPerSecond,backPressuredTimeMsPerSecond"},
+            )
+            load = {m["id"]: float(m.get("max", 0.0) or 0.0) / 1000 for m in data}
+            metrics = v.get("metrics", {})
+            rows.append(
+                {
+                    "name": v.get("name", ""),
+                    "records_in": int(metrics.get("read-records", 0)),
+                    "records_out": int(metrics.get("write-records", 0)),
+                    "busy": round(load.get("busyTimeMsPerSecond", 0.0), 3),
+                    "backpressured": round(load.get("backPressuredTimeMsPerSecond", 0.0), 3),
+                }
+            )
+        return rows
+
     def cancel(self, job_id: str) -> None:
         self._request("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
 
