@@ -33,7 +33,11 @@ class StackSettings(BaseModel):
     log_dir: Path = Path(".run/logs")
     run_dir: Path = Path(".run/pids")
     taskmanager_slots: PositiveInt = 4
-    taskmanager_memory: str = "4g"
+    # the job's keyed state lives on the TaskManager heap (flink.state_backend hashmap), so most
+    # of the process goes to the heap: managed memory only serves the Python UDF workers (and
+    # RocksDB, if a job chooses it)
+    taskmanager_memory: str = "8g"
+    taskmanager_managed_fraction: float = Field(default=0.15, gt=0, lt=1)
     jobmanager_memory: str = "1g"
     kafka_heap: str = "1g"
     start_timeout_s: PositiveInt = 120

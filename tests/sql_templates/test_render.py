@@ -37,8 +37,16 @@ def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
     assert settings["table.exec.source.idle-timeout"] == "10 s"
     assert settings["pipeline.name"] == "fraud-detection"
     assert settings["parallelism.default"] == "1"
-    assert settings["state.backend.type"] == "rocksdb"
+    assert settings["state.backend.type"] == "hashmap"
+    assert "execution.checkpointing.incremental" not in settings  # hashmap snapshots are full
     assert settings["pipeline.object-reuse"] == "true"
+
+
+def test_rocksdb_state_backend_checkpoints_incrementally():
+    text = render_script(load_settings(flink={"state_backend": "rocksdb"}), python_files="")
+    settings = dict(parse_script(text).settings)
+    assert settings["state.backend.type"] == "rocksdb"
+    assert settings["execution.checkpointing.incremental"] == "true"
 
 
 def test_the_cluster_state_backend_is_kept_when_config_leaves_it_empty():
