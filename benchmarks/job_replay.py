@@ -26,79 +26,22 @@ import statistics
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka import Consumer, TopicPartition
 
+from benchmarks.common import (
+    RESULTS,
+    LoadSampler,
+    create_topics,
+    generator,
+    job_overrides,
+    population_for,
+    producer,
+)
 from config import Settings, load_settings
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
-from producer.generator import GeneratorOptions, TransactionGenerator
-from producer.population import Population, build_population
-
-RESULTS = Path(__file__).with_name("results")
-
-
-def _overrides(
-    uid: str, partitions: int, checkpoint: str, state_backend: str = "rocksdb"
-) -> dict[str, Any]:
-    return {
-        "kafka": {
-            "topics": {
-                "transactions": f"bench{uid}.transactions",
-                "fraud_alerts": f"bench{uid}.fraud_alerts",
-                "window_stats": f"bench{uid}.window_stats",
-                "dlq": f"bench{uid}.transactions_dlq",
-                "truth": f"bench{uid}.truth",
-            },
-            "partitions": {"transactions": partitions},
-        },
-        "flink": {
-            "job_name": f"fraud-bench-{uid}",
-            "checkpoint_interval": checkpoint,
-            "state_backend": state_backend,
-        },
-        "job": {"consumer_group": f"fraud-bench-{uid}", "transactional_id_prefix": f"b{uid}"},
-    }
-
-
-def _create_topics(s: Settings, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": s.kafka.bootstrap_servers})
-    t = s.kafka.topics
-    specs = [NewTopic(t.transactions, partitions, 1)] + [
-        NewTopic(name, 1, 1) for name in (t.fraud_alerts, t.window_stats, t.dlq)
-    ]
-    for f in admin.create_topics(specs).values():
-        f.result(timeout=30)
-
-
-def _population(eps: float, size: int = 0) -> Population:
-    """`size` users, or (0) a population large enough for `eps` (a card rests about 150 s
-    between normal purchases), so normal traffic stays quiet and alerts are the scenarios'."""
-    return build_population(7, size or max(10_000, int(eps * 200)))
-
-
-def _generator(
-    s: Settings, start_ms: int, eps: float, population: Population | None = None
-) -> TransactionGenerator:
-    """The producer's generator: normal traffic plus 1 % labelled fraud scenarios."""
-    population = population or _population(eps)
-    opts = GeneratorOptions(seed=7, start_ms=start_ms, events_per_second=eps, fraud_rate=0.01)
-    return TransactionGenerator(population, opts, s.card_token_secret())
-
-
-def _producer(s: Settings) -> Producer:
-    return Producer(
-        {
-            "bootstrap.servers": s.kafka.bootstrap_servers,
-            "linger.ms": 20,
-            "batch.num.messages": 10_000,
-            "queue.buffering.max.messages": 500_000,
-            "compression.type": "lz4",
-        }
-    )
 
 
 def _committed(s: Settings, group: str) -> int:
@@ -121,12 +64,14 @@ def _percentile(values: list[float], q: float) -> float:
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
-    overrides = _overrides(uid, args.partitions, args.checkpoint, args.state_backend)
+    overrides = job_overrides(
+        uid, args.partitions, args.checkpoint, args.state_backend, args.parallelism
+    )
     s = load_settings(**overrides)
-    _create_topics(s, args.partitions)
+    create_topics(s, args.partitions)
     start_ms = int(time.time() * 1000) - int(args.events / args.event_rate * 1000) - 3_600_000
-    gen = _generator(s, start_ms, args.event_rate, _population(args.event_rate, args.population))
-    prod = _producer(s)
+    gen = generator(s, start_ms, args.event_rate, population_for(args.event_rate, args.population))
+    prod = producer(s)
     t0 = time.monotonic()
     n = 0
     for ev in gen.take(args.events):
@@ -154,15 +99,16 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         first_done = 0
         deadline = time.monotonic() + args.timeout
         done = 0
-        while time.monotonic() < deadline:
-            done = min(_committed(s, g) for g in groups)
-            now = time.monotonic()
-            if done > 0 and t_first is None:
-                t_first, first_done = now, done
-            print(f"  consumed {done:,}/{n:,}", flush=True)
-            if done >= n:
-                break
-            time.sleep(1.0)
+        with LoadSampler(client, job.job_id) as sampler:
+            while time.monotonic() < deadline:
+                done = min(_committed(s, g) for g in groups)
+                now = time.monotonic()
+                if done > 0 and t_first is None:
+                    t_first, first_done = now, done
+                print(f"  consumed {done:,}/{n:,}", flush=True)
+                if done >= n:
+                    break
+                time.sleep(1.0)
         t_end = time.monotonic()
         if done < n:
             raise SystemExit(f"job consumed only {done:,} of {n:,} within {args.timeout} s")
@@ -179,15 +125,19 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         "seconds_from_running": round(t_end - t_running, 1),
         "events_per_s_overall": round(n / (t_end - t_running)),
         "events_per_s_steady": round(steady) if steady else None,
+        "parallelism": args.parallelism,
+        "vertex_load": sampler.profile(),
         "job_id": job.job_id,
     }
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
-    overrides = _overrides(uid, args.partitions, args.checkpoint, args.state_backend)
+    overrides = job_overrides(
+        uid, args.partitions, args.checkpoint, args.state_backend, args.parallelism
+    )
     s = load_settings(**overrides)
-    _create_topics(s, args.partitions)
+    create_topics(s, args.partitions)
     client = FlinkClient(s.flink.jobmanager)
     job = submit(s, overrides=overrides)
     produced_at: dict[str, float] = {}
@@ -217,9 +167,9 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         client.wait_until_running(job.job_id, timeout_s=300)
         reader.start()
         print(f"job {job.job_id} running; producing {args.rate}/s for {args.seconds} s", flush=True)
-        population = _population(args.rate, args.population)
-        gen = _generator(s, int(time.time() * 1000) + 1000, args.rate, population)
-        prod = _producer(s)
+        population = population_for(args.rate, args.population)
+        gen = generator(s, int(time.time() * 1000) + 1000, args.rate, population)
+        prod = producer(s)
         t_stop = time.time() + args.seconds
         sent = 0
         for ev in gen:
@@ -284,7 +234,8 @@ def main() -> None:
     for p in (t, lat):
         p.add_argument("--partitions", type=int, default=4)
         p.add_argument("--checkpoint", default="10 s", help="checkpoint interval (default 10 s)")
-        p.add_argument("--state-backend", default="rocksdb", choices=["rocksdb", "hashmap"])
+        p.add_argument("--state-backend", default="hashmap", choices=["hashmap", "rocksdb"])
+        p.add_argument("--parallelism", type=int, default=1, help="job parallelism (default 1)")
         p.add_argument(
             "--population", type=int, default=0, help="cards/users (0: sized for the rate)"
         )

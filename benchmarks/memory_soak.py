@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from benchmarks.job_replay import RESULTS, _create_topics, _generator, _overrides, _producer
+from benchmarks.common import RESULTS, create_topics, generator, job_overrides, producer
 from config import Settings, load_settings
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
@@ -56,9 +56,10 @@ def _state_mb(client: FlinkClient, s: Settings, job_id: str) -> float:
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
-    overrides = _overrides(uid, args.partitions, "10 s")
+    overrides = job_overrides(uid, args.partitions, "10 s")
+    overrides["job"]["state_ttl"] = args.state_ttl
     s = load_settings(**overrides)
-    _create_topics(s, args.partitions)
+    create_topics(s, args.partitions)
     layout = Layout.from_settings(s)
     jm, tm = JobManager(s, layout), TaskManager(s, layout)
     client = FlinkClient(s.flink.jobmanager)
@@ -71,8 +72,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     sent = [0]
 
     def produce() -> None:
-        gen = _generator(s, int(time.time() * 1000), args.rate)
-        prod = _producer(s)
+        gen = generator(s, int(time.time() * 1000), args.rate)
+        prod = producer(s)
         for ev in gen:
             if stop.is_set():
                 break
@@ -85,10 +86,10 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                 prod.poll(0)
         prod.flush(30)
 
-    producer = threading.Thread(target=produce, daemon=True)
+    feeder = threading.Thread(target=produce, daemon=True)
     samples: list[dict[str, float]] = []
     start = time.time()
-    producer.start()
+    feeder.start()
     try:
         while time.time() - start < args.minutes * 60:
             samples.append(
@@ -106,7 +107,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
             time.sleep(args.sample_s)
     finally:
         stop.set()
-        producer.join(60)
+        feeder.join(60)
         client.cancel(job.job_id)
 
     def drift(key: str) -> dict[str, float]:
@@ -121,6 +122,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "mode": "memory_soak",
         "rate_eps": args.rate,
         "minutes": args.minutes,
+        "state_ttl": args.state_ttl,
         "events_sent": sent[0],
         "tm_rss": drift("tm_rss_mb"),
         "jm_rss": drift("jm_rss_mb"),
@@ -136,6 +138,12 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=10.0)
     parser.add_argument("--sample-s", type=float, default=30.0)
     parser.add_argument("--partitions", type=int, default=1)
+    parser.add_argument(
+        "--state-ttl",
+        default=load_settings().job.state_ttl,
+        help="job.state_ttl for the run (default: the config's); shorter than the run shows "
+        "expiry keeping non-windowed state flat",
+    )
     args = parser.parse_args()
     result = soak(args)
     RESULTS.mkdir(exist_ok=True)

@@ -7,6 +7,7 @@ processes never disturbs the default stack or other tests. Its directories live 
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
 import tempfile
@@ -96,4 +97,5 @@ def isolated_stack(prefix: str, start: bool = False) -> Iterator[tuple[Settings,
         yield settings, config_file, overrides
     finally:
         manager.down(settings)
-        shutil.rmtree(root, ignore_errors=True)
+        if not os.environ.get("KEEP_TEST_STACKS"):  # keep logs and data for a post-mortem
+            shutil.rmtree(root, ignore_errors=True)

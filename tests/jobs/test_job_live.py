@@ -20,6 +20,7 @@ import pytest
 from config import Settings
 from tests.jobs.crafted import Crafted, build, expected_window_stats
 from tests.jobs.live_job import LiveJob
+from tests.polling import wait_until
 from udfs.card_token import card_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,6 +37,7 @@ class Run:
         self.alerts: list[dict[str, Any]] = []
         self.window_stats: list[dict[str, Any]] = []
         self.dlq: list[dict[str, Any]] = []
+        self.load: list[dict[str, Any]] = []
 
 
 def _run(base: Settings, crafted: Crafted) -> Run:
@@ -53,6 +55,16 @@ def _run(base: Settings, crafted: Crafted) -> Run:
         run.dlq = job.read(topics.dlq, lambda m: len(m) >= n_dlq, 60, 4)
         n_stats = len(expected_window_stats(crafted, lambda x: x))
         run.window_stats = job.read(topics.window_stats, lambda m: len(m) >= n_stats, 60, 4)
+        # the web UI's per-vertex numbers, once the metric fetcher has seen the source's output
+        run.load = wait_until(
+            lambda: (
+                [v for v in job.client.vertex_load(job.job_id) if v["records_out"] > 0]
+                and job.client.vertex_load(job.job_id)
+            ),
+            60,
+            "vertex metrics of the running job",
+            every_s=2,
+        )
     finally:
         job.close()
     return run
@@ -214,3 +226,13 @@ def test_no_raw_card_number_in_any_output_topic(run):
     assert blobs, "nothing was read back"
     leaked = [n for n in run.crafted.card_numbers if n.encode() in blobs]
     assert leaked == []
+
+
+def test_the_web_ui_shows_one_sink_per_rule_with_its_load(run):
+    names = [v["name"] for v in run.load]
+    for sink in ("high_value", "velocity", "device_sharing", "geo_hop", "impossible_travel",
+                 "card_testing", "risk_score"):  # fmt: skip
+        assert any(f"alerts_{sink}[" in n for n in names), f"no vertex writes alerts_{sink}"
+    assert all(0.0 <= v["busy"] <= 1.0 and 0.0 <= v["backpressured"] <= 1.0 for v in run.load)
+    source = next(v for v in run.load if v["name"].startswith("Source: transactions["))
+    assert source["records_out"] > 0
