@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pymongo
+import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -141,6 +142,13 @@ class Pipeline:
                 stdin=subprocess.DEVNULL,
             )  # fmt: skip
 
+    def sink_log_tail(self, lines: int = 30) -> str:
+        """The end of the newest sink process's log (for failure messages)."""
+        if not self.sink_log or not self.sink_log[-1].exists():
+            return "(no sink log)"
+        text = self.sink_log[-1].read_text(errors="replace").splitlines()
+        return "\n".join(text[-lines:])
+
     def kill_sink(self, sig: int = signal.SIGKILL) -> None:
         assert self.sink_proc is not None
         self.sink_proc.send_signal(sig)
@@ -233,7 +241,12 @@ class Pipeline:
         """Wait until topic and MongoDB hold every expected alert, then a while longer so
         duplicates or extras would show; return (topic ids, mongo ids)."""
         wait_until(lambda: expected <= set(self.alert_ids()), timeout_s, "every alert in Kafka")
-        wait_until(lambda: expected <= set(self.mongo_ids()), 180, "every alert in MongoDB")
+        try:
+            # the sink may need a consumer-group rejoin after a broker restart: same bound as Kafka
+            wait_until(lambda: expected <= set(self.mongo_ids()), timeout_s, "every alert in Mongo")
+        except pytest.fail.Exception as exc:
+            missing = len(expected - set(self.mongo_ids()))
+            pytest.fail(f"{exc}; {missing} missing; sink log tail:\n{self.sink_log_tail()}")
         self.wait_for_new_checkpoint(timeout_s=120)  # lets duplicates or extras, if any, commit
         return self.alert_ids(), self.mongo_ids()
 
