@@ -164,18 +164,10 @@ def alerts_cmd(
     limit: Limit = 50,
 ) -> None:
     """Alerts, newest event time first, filtered by user, card, rule, severity and time."""
-    s = load_cli_settings(config)
-    flt = queries.alert_filter(
-        user=user,
-        card_last4=card_last4,
-        rule=rule,
-        severity=severity,
-        since=_time(since, "--since"),
-        until=_time(until, "--until"),
-    )
-    with _db(s) as db:
-        rows = queries.find_alerts(db, s, flt, limit)
-    _print_alerts(rows, as_json, "Alerts")
+    _show_alerts(
+        config, "Alerts", as_json, limit, since, until,
+        user=user, card_last4=card_last4, rule=rule, severity=severity,
+    )  # fmt: skip
 
 
 @query_app.command("high")
@@ -187,15 +179,29 @@ def high_cmd(
     limit: Limit = 50,
 ) -> None:
     """HIGH and CRITICAL alerts only, newest first."""
+    _show_alerts(
+        config, "HIGH and CRITICAL alerts", as_json, limit, since, until,
+        severity=queries.HIGH_SEVERITIES,
+    )  # fmt: skip
+
+
+def _show_alerts(
+    config: Path | None,
+    title: str,
+    as_json: bool,
+    limit: int,
+    since: str | None,
+    until: str | None,
+    **match: Any,
+) -> None:
+    """The alerts matching `match` and the time bounds, printed as a table or JSON."""
     s = load_cli_settings(config)
     flt = queries.alert_filter(
-        severity=queries.HIGH_SEVERITIES,
-        since=_time(since, "--since"),
-        until=_time(until, "--until"),
+        since=_time(since, "--since"), until=_time(until, "--until"), **match
     )
     with _db(s) as db:
         rows = queries.find_alerts(db, s, flt, limit)
-    _print_alerts(rows, as_json, "HIGH and CRITICAL alerts")
+    _print_alerts(rows, as_json, title)
 
 
 @query_app.command("windows")
