@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from config import Settings
 from jobs.cli_common import (
     ConfigOption,
     JsonOption,
@@ -30,9 +31,9 @@ JobManagerOption = Annotated[
 ]
 
 
-def _jobmanager(config: Path | None, jobmanager: str | None) -> str:
-    s = settings(config, **({"flink": {"jobmanager": jobmanager}} if jobmanager else {}))
-    return s.flink.jobmanager
+def _settings_for(config: Path | None, jobmanager: str | None) -> Settings:
+    """The settings, with `--jobmanager` (validated like flink.jobmanager) when given."""
+    return settings(config, **({"flink": {"jobmanager": jobmanager}} if jobmanager else {}))
 
 
 def render(config: ConfigOption = None) -> None:
@@ -81,8 +82,8 @@ def submit(
     from jobs.submit import SubmitError
     from jobs.submit import submit as submit_job
 
-    s = settings(config)
-    jm = jobmanager or s.flink.jobmanager
+    s = _settings_for(config, jobmanager)
+    jm = s.flink.jobmanager
     client = FlinkClient(jm)
     try:
         client.overview()
@@ -108,7 +109,7 @@ def jobs(
     """List the cluster's jobs (newest first)."""
     from jobs.flink_client import FlinkClient, FlinkError
 
-    jm = _jobmanager(config, jobmanager)
+    jm = _settings_for(config, jobmanager).flink.jobmanager
     try:
         rows = [j.as_dict() for j in FlinkClient(jm).jobs()]
     except FlinkError as exc:
@@ -140,7 +141,7 @@ def stop(
     """Stop a job with a savepoint (resume with `submit --from-savepoint PATH`), or cancel it."""
     from jobs.flink_client import FlinkClient, FlinkError
 
-    client = FlinkClient(_jobmanager(config, jobmanager))
+    client = FlinkClient(_settings_for(config, jobmanager).flink.jobmanager)
     try:
         if not savepoint:
             client.cancel(job_id)
