@@ -216,6 +216,12 @@ def main() -> None:
         f"\nsink / ceiling = {sink_rate / ceiling:.0%}; target >= 20,000 docs/s: "
         f"{'met' if sink_rate >= 20_000 else 'NOT met'}"
     )
+    # one JSON line for the harness (benchmarks/run.py): the ceiling and the sink
+    summary = {
+        "insert_many_ceiling_docs_per_s": round(ceiling),
+        "sink_docs_per_s": round(sink_rate),
+    }
+    print(json.dumps(summary))
 
 
 if __name__ == "__main__":
