@@ -112,15 +112,53 @@ def summarize(name: str, data: Any) -> str:
     return json.dumps(data)[:300]
 
 
+def write_summary(step: Step, quick: bool, line: str, at: float) -> None:
+    """Keep a step's result line for RESULTS.md in results/<step>.summary.json."""
+    row = {
+        "command": " ".join(["python -m", *step.command(quick)[2:]]),
+        "result": line,
+        "measured": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(at)),
+    }
+    (RESULTS / f"{step.name}.summary.json").write_text(json.dumps(row, indent=2) + "\n")
+
+
+def results_markdown(quick: bool) -> str:
+    """RESULTS.md from the newest summary of every step (a step run alone with --only
+    replaces its own row and keeps the others)."""
+    rows = []
+    for step in STEPS:
+        f = RESULTS / f"{step.name}.summary.json"
+        if f.exists():
+            r = json.loads(f.read_text())
+            rows.append(f"| {step.name} | `{r['command']}` | {r['result']} | {r['measured']} |\n")
+    return (
+        "# Benchmark results\n\n"
+        f"Measured on {machine()}, with the whole local stack running "
+        f"(`python -m benchmarks.run{' --quick' if quick else ''}`).\n\n"
+        "| step | command | result | measured |\n|---|---|---|---|\n" + "".join(rows)
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
     parser.add_argument("--only", default="", help="comma-separated step names")
+    parser.add_argument(
+        "--from-logs",
+        action="store_true",
+        help="run nothing: summarise each step's last log (results/<step>.log) into RESULTS.md",
+    )
     args = parser.parse_args()
     only = {s for s in args.only.split(",") if s}
     steps = [s for s in STEPS if not only or s.name in only]
     RESULTS.mkdir(exist_ok=True)
-    rows = []
+    if args.from_logs:
+        steps_run, steps = steps, []
+        for step in steps_run:
+            log = RESULTS / f"{step.name}.log"
+            if log.exists():
+                line = summarize(step.name, last_json(log.read_text()))
+                write_summary(step, args.quick, line, log.stat().st_mtime)
     for step in steps:
         # a step that overloaded the stack (a TaskManager lost to GC) must not fail the next
         # one: `stack up` is a no-op when all is healthy and restarts what is not
@@ -136,16 +174,9 @@ def main() -> None:
         line = summarize(step.name, data) if proc.returncode == 0 else (
             f"FAILED (exit {proc.returncode}); see benchmarks/results/{step.name}.log")  # fmt: skip
         print(f"   {line}  [{elapsed:.0f} s]", flush=True)
-        rows.append((step.name, " ".join(["python -m", *cmd[2:]]), line))
+        write_summary(step, args.quick, line, time.time())
     out = HERE / "RESULTS.md"
-    out.write_text(
-        "# Benchmark results\n\n"
-        f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {machine()}, "
-        f"with the whole local stack running (`python -m benchmarks.run"
-        f"{' --quick' if args.quick else ''}`).\n\n"
-        "| step | command | result |\n|---|---|---|\n"
-        + "".join(f"| {n} | `{c}` | {r} |\n" for n, c, r in rows)
-    )
+    out.write_text(results_markdown(args.quick))
     print(f"written to {out}")
 
 
