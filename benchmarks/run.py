@@ -46,6 +46,8 @@ STEPS = [
          ["benchmarks.job_replay", "throughput", "--events", "100000"]),
     Step("latency-1k", ["benchmarks.job_replay", "latency", "--rate", "1000", "--seconds", "120"],
          ["benchmarks.job_replay", "latency", "--rate", "1000", "--seconds", "45"]),
+    Step("latency-2k", ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "120"],
+         ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "45"]),
     Step("latency-5k", ["benchmarks.job_replay", "latency", "--rate", "5000", "--seconds", "120"],
          ["benchmarks.job_replay", "latency", "--rate", "5000", "--seconds", "45"]),
     Step("latency-20k", ["benchmarks.job_replay", "latency", "--rate", "20000", "--seconds", "60"],
