@@ -73,6 +73,16 @@ class Service(ABC):
         return tail(self.log_file, lines)
 
 
+def kafka_cluster_id() -> str:
+    """A random KRaft cluster id (22 url-safe base64 chars) that does not start with "-": the
+    storage tool's argument parser would read such an id as an option (as Kafka's own
+    Uuid.randomUuid also avoids)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
+
+
 class Kafka(Service):
     """Apache Kafka, one node in KRaft mode (broker + controller), transactions enabled."""
 
@@ -150,7 +160,7 @@ class Kafka(Service):
     def start(self) -> None:
         self._write_config()
         if not (self.layout.kafka_data / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = kafka_cluster_id()
             cmd = self._java(
                 "kafka.tools.StorageTool",
                 "format",
