@@ -28,7 +28,7 @@ import time
 import uuid
 from typing import Any
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer
 
 from benchmarks.common import (
     RESULTS,
@@ -39,22 +39,10 @@ from benchmarks.common import (
     population_for,
     producer,
 )
-from config import Settings, load_settings
+from config import load_settings
+from jobs.demo import input_progress
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
-
-
-def _committed(s: Settings, group: str) -> int:
-    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
-    try:
-        meta = c.list_topics(s.kafka.topics.transactions, timeout=10)
-        parts = [
-            TopicPartition(s.kafka.topics.transactions, p)
-            for p in meta.topics[s.kafka.topics.transactions].partitions
-        ]
-        return sum(max(tp.offset, 0) for tp in c.committed(parts, timeout=10))
-    finally:
-        c.close()
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -94,14 +82,14 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         client.wait_until_running(job.job_id, timeout_s=300)
         t_running = time.monotonic()
         print(f"job {job.job_id} running; following committed offsets ...", flush=True)
-        groups = [f"{s.job.consumer_group}-json", f"{s.job.consumer_group}-raw"]
+        sources = ("json", "raw")  # both read the whole topic: done when the slower one is
         t_first = None
         first_done = 0
         deadline = time.monotonic() + args.timeout
         done = 0
         with LoadSampler(client, job.job_id) as sampler:
             while time.monotonic() < deadline:
-                done = min(_committed(s, g) for g in groups)
+                done = min(input_progress(s, source)[0] for source in sources)
                 now = time.monotonic()
                 if done > 0 and t_first is None:
                     t_first, first_done = now, done

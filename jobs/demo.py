@@ -57,12 +57,13 @@ def _alert_count(s: Settings) -> int:
         client.close()
 
 
-def _job_lag(s: Settings) -> tuple[int, int]:
-    """(records the job's json source has committed, records in the input topic)."""
+def input_progress(s: Settings, source: str = "json") -> tuple[int, int]:
+    """(input records the job's `source` ("json" or "raw") has committed, records in the input
+    topic). The job commits its offsets at each checkpoint, so this is how far it has read."""
     from confluent_kafka import Consumer, TopicPartition
 
     topic = s.kafka.topics.transactions
-    group = f"{s.job.consumer_group}-json"
+    group = f"{s.job.consumer_group}-{source}"
     c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
     try:
         parts = [
@@ -106,7 +107,7 @@ def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     with err_console.status("waiting for the job to read all input ...") as status:
         while time.monotonic() < deadline:
-            done, total = _job_lag(s)
+            done, total = input_progress(s)
             if done >= total:
                 break
             status.update(f"the job has read {done:,} of {total:,} records ...")
