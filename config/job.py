@@ -1,6 +1,6 @@
 """The detection job: event time, cooldown, analytics windows and every rule (section `job`).
 
-Defaults are the contract in DESIGN.md ("Detection rules"); each rule can be switched off
+Defaults are the contract in docs/contract.md ("Detection rules"); each rule can be switched off
 (`enabled: false`) and tuned.
 """
 
@@ -119,6 +119,12 @@ class RiskScoreRule(_Rule):
 
 
 class Rules(BaseModel):
+    """Every detection rule, in the order of the rules table (docs/contract.md).
+
+    This model is the one list of rules: a field named `velocity` is the rule VELOCITY, rendered
+    from sql_templates/rules/velocity.sql.j2 and tested by sql_templates/rules/velocity.cases.yaml.
+    """
+
     model_config = ConfigDict(extra="forbid")
 
     high_value: HighValueRule = Field(default_factory=HighValueRule)
@@ -128,6 +134,12 @@ class Rules(BaseModel):
     impossible_travel: ImpossibleTravelRule = Field(default_factory=ImpossibleTravelRule)
     card_testing: CardTestingRule = Field(default_factory=CardTestingRule)
     risk_score: RiskScoreRule = Field(default_factory=RiskScoreRule)
+
+
+def rule_names() -> tuple[str, ...]:
+    """Config names of every rule (`velocity`, ...), in rules-table order; the rule's contract
+    name is the upper-case form (`VELOCITY`)."""
+    return tuple(Rules.model_fields)
 
 
 class WindowStatsSettings(BaseModel):

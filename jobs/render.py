@@ -18,6 +18,7 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from config import Settings
+from config.job import rule_names
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
 from jobs.sql_filters import FILTERS
@@ -25,16 +26,10 @@ from jobs.sql_filters import FILTERS
 TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
 TARGET_DIR = PROJECT_ROOT / "target"
 UDFS_DIR = PROJECT_ROOT / "udfs"
-# Rule template names, in the order of DESIGN.md's rules table.
-RULES = (
-    "high_value",
-    "velocity",
-    "device_sharing",
-    "geo_hop",
-    "impossible_travel",
-    "card_testing",
-    "risk_score",
-)
+RULES_DIR = TEMPLATES_DIR / "rules"
+# Views written to Kafka besides the rules' `<rule>_alerts`; each has a sink `<view>_kafka`.
+ANALYTICS_VIEWS = ("global_window_stats", "category_window_stats")
+DEAD_LETTER_VIEWS = ("invalid_field_dead_letters", "unparsable_dead_letters")
 
 
 @dataclass
@@ -61,9 +56,15 @@ def environment() -> Environment:
 
 
 def enabled_rules(settings: Settings) -> list[str]:
-    """Template names of the rules switched on in config, in rules-table order."""
+    """Names of the rules switched on in config, in rules-table order (config.job.Rules)."""
     rules = settings.job.rules
-    return [name for name in RULES if getattr(rules, name).enabled]
+    return [name for name in rule_names() if getattr(rules, name).enabled]
+
+
+def output_views(settings: Settings) -> list[str]:
+    """Every view the statement set writes to Kafka, each into its sink `<view>_kafka`."""
+    alerts = [f"{rule}_alerts" for rule in enabled_rules(settings)]
+    return [*alerts, *ANALYTICS_VIEWS, *DEAD_LETTER_VIEWS]
 
 
 def risk_score_params(settings: Settings) -> str:
@@ -100,6 +101,7 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "kafka": settings.kafka,
         "job": settings.job,
         "enabled_rules": enabled_rules(settings),
+        "output_views": output_views(settings),
         "risk_score_params": risk_score_params(settings),
         "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
         "python_files": python_files,

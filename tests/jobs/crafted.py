@@ -1,5 +1,6 @@
-"""A crafted input for the live job: every rule's hit and near miss, out-of-order events, a long
-burst, bad records among valid ones, and a far-future flush, with the exact expected outcome.
+"""A crafted input for the live job: one hit per rule, bad records among valid ones, and a
+far-future flush, with the exact expected outcome. It checks the wiring (Kafka in, every sink
+out), not the rules' logic: that is in the given/expect cases beside each rule.
 
 All cases share one 1-partition topic; each case uses its own cards, users and devices, so rules
 keyed by card or device see only that case. Times are seconds after T0 (yesterday 01:00 UTC, so
@@ -109,80 +110,40 @@ def build() -> Crafted:
     def at(card: str, s: float, amount: str = "20.00", **kw: Any) -> None:
         timeline.append((s, c.txn(card, s, amount, **kw)))
 
-    # VELOCITY: 3 in a minute -> nothing; 4 -> one alert
-    a, b = c.card(), c.card()
-    for s in (0, 10, 20):
-        at(a, s)
+    # One hit per rule: the rules' hits, near misses, boundaries, cooldown and ordering are
+    # the given/expect cases beside each rule (sql_templates/rules/*.cases.yaml), run
+    # in-process; here the hits only prove the wiring from Kafka to Kafka.
+    vel = c.card()
     for s in (5, 15, 25, 35):
-        at(b, s)
-    c.expected_alerts["VELOCITY", b] += 1
-    # DEVICE_SHARING: 3 users on d-shared-3 -> nothing; 4 users on d-shared-4 -> one alert
-    for i, s in enumerate((40, 45, 50)):
-        at(c.card(), s, user=f"u-dev3-{i}", device="d-shared-3")
+        at(vel, s)
+    c.expected_alerts["VELOCITY", vel] += 1
     for i, s in enumerate((60, 65, 70, 75)):
         at(c.card(), s, user=f"u-dev4-{i}", device="d-shared-4")
     c.expected_alerts["DEVICE_SHARING", "d-shared-4"] += 1
-    # HIGH_VALUE: 500.00 -> nothing; 500.01 -> one
-    at(c.card(), 80, "500.00")
     hv = c.card()
     at(hv, 85, "500.01")
     c.expected_alerts["HIGH_VALUE", hv] += 1
-    # RISK_SCORE: 1000.00 electronics online at night -> 0.9 (and HIGH_VALUE); 400.00 -> 0.59
+    # RISK_SCORE: 1000.00 electronics online at night -> 0.9 (and HIGH_VALUE)
     rk = c.card()
     at(rk, 90, "1000.00", category="electronics", channel="online")
     c.expected_alerts["RISK_SCORE", rk] += 1
     c.expected_alerts["HIGH_VALUE", rk] += 1
-    at(c.card(), 95, "400.00", category="electronics", channel="online")
-    # CARD_TESTING: 3 probes then 250.00 -> one; 2 probes then 250.00 -> nothing
     ct = c.card()
     for s, amt in ((100, "1.00"), (220, "1.50"), (340, "0.99"), (460, "250.00")):
         at(ct, s, amt)
     c.expected_alerts["CARD_TESTING", ct] += 1
-    ct0 = c.card()
-    for s, amt in ((105, "1.00"), (225, "1.50"), (345, "250.00")):
-        at(ct0, s, amt)
-    # GEO_HOP: Oakland -> San Francisco in 5 min -> one; in 11 min -> nothing
     gh = c.card()
     at(gh, 110, city="Oakland")
     at(gh, 410, city="San Francisco")
     c.expected_alerts["GEO_HOP", gh] += 1
-    gh0 = c.card()
-    at(gh0, 115, city="Oakland")
-    at(gh0, 775, city="San Francisco")
-    # IMPOSSIBLE_TRAVEL: New York -> Los Angeles (3936 km) in 1 h -> one; in 6 h -> nothing
     it = c.card()
     at(it, 120, city="New York")
     at(it, 3720, city="Los Angeles")
     c.expected_alerts["IMPOSSIBLE_TRAVEL", it] += 1
-    it0 = c.card()
-    at(it0, 125, city="New York")
-    at(it0, 125 + 6 * 3600, city="Los Angeles")
-    # Cooldown: HIGH_VALUE candidates every 2 min for 12 min (one burst) -> one alert;
-    # another after a 650 s quiet gap (> 5 min cooldown) -> a second alert
-    cb = c.card()
-    for s in (130, 250, 370, 490, 610, 730, 850, 1500):
-        at(cb, s, "600.00")
-    c.expected_alerts["HIGH_VALUE", cb] += 2
     timeline.sort(key=lambda p: p[0])
-
-    # Out of order within the 5 s watermark bound (isolated segment at 2000 s)
-    oo1, oo2 = c.card(), c.card()
-    ooo = [
-        (2000, c.txn(oo1, 2000)),
-        (2003, c.txn(oo1, 2003)),
-        (2001, c.txn(oo1, 2001)),  # 2 s late
-        (2004, c.txn(oo1, 2004)),
-        (2007, c.txn(oo2, 2007, city="San Francisco")),
-        (2005, c.txn(oo2, 2005, city="Oakland")),  # 2 s late: the hop is Oakland -> SF
-    ]
-    c.expected_alerts["VELOCITY", oo1] += 1
-    c.expected_alerts["GEO_HOP", oo2] += 1
-
-    before = [p for p in timeline if p[0] < 2000]
-    after = [p for p in timeline if p[0] >= 2000]
+    before = [p for p in timeline if p[0] < 2500]
+    after = [p for p in timeline if p[0] >= 2500]
     for _, v in before:
-        c.add(v)
-    for _, v in ooo:
         c.add(v)
 
     # Bad records between the valid transactions of a VELOCITY hit (segment at 2500 s)
@@ -240,8 +201,7 @@ def build() -> Crafted:
     c.add(epoch, ts_ms=c.t0_ms + 2530_000)
 
     for _, v in after:
-        if _ts_s(c, v) >= 2000:
-            c.add(v)
+        c.add(v)
 
     # Flush: one transaction a day later moves the watermark past every window and pattern
     flush_card = c.card()
@@ -260,10 +220,6 @@ class _Drop:
 
 
 _DROP = _Drop()
-
-
-def _ts_s(c: Crafted, v: dict[str, Any]) -> float:
-    return (c._ts(v) - c.t0_ms) / 1000
 
 
 def expected_window_stats(

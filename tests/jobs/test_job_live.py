@@ -1,7 +1,8 @@
 """The real job on the real stack: crafted input in, alerts / window stats / DLQ out.
 
-One crafted input (tests/jobs/crafted.py) holds every rule's hit and near miss, out-of-order
-events, a burst longer than the cooldown and bad records between valid ones. It is produced
+One crafted input (tests/jobs/crafted.py) holds one hit per rule and bad records between valid
+ones: the wiring, delivery and determinism of the whole job (each rule's logic is in its
+given/expect cases, tests/rules/). It is produced
 into two fresh topic sets and two jobs run at once (the second is the replay for the alert_id
 determinism check), so the whole module costs two job submissions.
 """
@@ -18,6 +19,7 @@ from typing import Any
 import pytest
 
 from config import Settings
+from config.job import rule_names
 from tests.jobs.crafted import Crafted, build, expected_window_stats
 from tests.jobs.live_job import LiveJob
 from tests.polling import wait_until
@@ -99,19 +101,8 @@ def _alert_counts(run: Run) -> Counter:
     return Counter((a["value"]["rule"], a["value"]["entity_id"]) for a in run.alerts)
 
 
-@pytest.mark.parametrize(
-    "rule",
-    [
-        "HIGH_VALUE",
-        "VELOCITY",
-        "DEVICE_SHARING",
-        "GEO_HOP",
-        "IMPOSSIBLE_TRAVEL",
-        "CARD_TESTING",
-        "RISK_SCORE",
-    ],
-)
-def test_each_rule_alerts_exactly_on_its_hits_and_never_on_its_near_misses(run, token, rule):
+@pytest.mark.parametrize("rule", [r.upper() for r in rule_names()])
+def test_each_rule_alerts_on_its_hit_from_kafka_to_kafka(run, token, rule):
     expected = Counter(
         {
             (r, _entity(e, token)): n
@@ -148,31 +139,6 @@ def test_alerts_have_the_contract_shape(run):
             assert 0.8 <= a["score"] <= 1.0
             assert a["severity"] == "HIGH"  # 0.9 < critical_at 0.95
     assert len({m["value"]["alert_id"] for m in run.alerts}) == len(run.alerts)
-
-
-def test_out_of_order_events_within_the_watermark_bound_are_handled_in_order(run, token):
-    # tx-00045 (SF, 2007 s) was produced before tx-00046 (Oakland, 2005 s)
-    geo = [a["value"] for a in run.alerts if a["value"]["rule"] == "GEO_HOP"]
-    late_hop = [a for a in geo if a["details"]["gap_seconds"] == 2]
-    assert len(late_hop) == 1
-    assert late_hop[0]["details"]["from_city"] == "Oakland"
-    assert late_hop[0]["details"]["to_city"] == "San Francisco"
-    velocity = [a["value"] for a in run.alerts if a["value"]["rule"] == "VELOCITY"]
-    assert any(a["details"]["count"] == 4 and len(a["transaction_ids"]) == 4 for a in velocity)
-
-
-def test_a_burst_longer_than_the_cooldown_gives_one_alert_per_quiet_gap(run, token):
-    # 7 HIGH_VALUE candidates 2 min apart (12 min, one burst) and one more after 650 s of quiet:
-    # the cooldown (5 min, debounce) emits the burst's first and the later one: 2 alerts
-    (burst_card,) = [e for (r, e), n in run.crafted.expected_alerts.items() if n == 2]
-    alerts = [
-        a["value"]
-        for a in run.alerts
-        if a["value"]["rule"] == "HIGH_VALUE" and a["value"]["entity_id"] == token(burst_card)
-    ]
-    assert len(alerts) == 2
-    starts = sorted(a["event_time"] for a in alerts)
-    assert starts[0].endswith("01:02:10.000Z") and starts[1].endswith("01:25:00.000Z")
 
 
 def test_replaying_the_same_input_into_fresh_topics_gives_the_same_alert_ids(runs):
@@ -230,9 +196,9 @@ def test_no_raw_card_number_in_any_output_topic(run):
 
 def test_the_web_ui_shows_one_sink_per_rule_with_its_load(run):
     names = [v["name"] for v in run.load]
-    for sink in ("high_value", "velocity", "device_sharing", "geo_hop", "impossible_travel",
-                 "card_testing", "risk_score"):  # fmt: skip
-        assert any(f"alerts_{sink}[" in n for n in names), f"no vertex writes alerts_{sink}"
+    for rule in rule_names():
+        sink = f"{rule}_alerts_kafka"
+        assert any(f"{sink}[" in n for n in names), f"no vertex writes {sink}"
     assert all(0.0 <= v["busy"] <= 1.0 and 0.0 <= v["backpressured"] <= 1.0 for v in run.load)
     source = next(v for v in run.load if v["name"].startswith("Source: transactions["))
     assert source["records_out"] > 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config import load_settings
+from config.job import rule_names
 from jobs.render import render_script
 from jobs.submit import explain
 
@@ -16,19 +17,13 @@ def plan() -> str:
 
 
 def test_flink_plans_every_sink_of_the_default_job(plan):
-    for sink in (
-        "alerts_high_value",
-        "alerts_velocity",
-        "alerts_device_sharing",
-        "alerts_geo_hop",
-        "alerts_impossible_travel",
-        "alerts_card_testing",
-        "alerts_risk_score",
-        "window_stats_global",
-        "window_stats_by_category",
-        "dlq_invalid_fields",
-        "dlq_unparsable",
-    ):
+    sinks = [f"{rule}_alerts_kafka" for rule in rule_names()] + [
+        "global_window_stats_kafka",
+        "category_window_stats_kafka",
+        "invalid_field_dead_letters_kafka",
+        "unparsable_dead_letters_kafka",
+    ]
+    for sink in sinks:
         assert f"Sink(table=[default_catalog.default_database.{sink}]" in plan
 
 

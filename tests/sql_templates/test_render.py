@@ -8,17 +8,10 @@ import pytest
 from jinja2 import UndefinedError
 
 from config import ConfigError, load_settings
-from jobs.render import RULES, environment, parse_script, render_script, split_statements
+from config.job import rule_names
+from jobs.render import environment, parse_script, render_script, split_statements
 
-RULE_NAMES = {
-    "high_value": "HIGH_VALUE",
-    "velocity": "VELOCITY",
-    "device_sharing": "DEVICE_SHARING",
-    "geo_hop": "GEO_HOP",
-    "impossible_travel": "IMPOSSIBLE_TRAVEL",
-    "card_testing": "CARD_TESTING",
-    "risk_score": "RISK_SCORE",
-}
+RULES = rule_names()
 
 
 @pytest.fixture(scope="module")
@@ -70,11 +63,11 @@ def test_script_has_python_functions_sources_and_one_statement_set(script):
 def test_every_insert_of_the_default_job_is_in_the_statement_set(script):
     parsed = parse_script(script)
     targets = [re.match(r"INSERT INTO `?(\w+)`?", i).group(1) for i in parsed.inserts]
-    assert targets == [f"alerts_{r}" for r in RULES] + [
-        "window_stats_global",
-        "window_stats_by_category",
-        "dlq_invalid_fields",
-        "dlq_unparsable",
+    assert targets == [f"{r}_alerts_kafka" for r in RULES] + [
+        "global_window_stats_kafka",
+        "category_window_stats_kafka",
+        "invalid_field_dead_letters_kafka",
+        "unparsable_dead_letters_kafka",
     ]
     assert not any(s.upper().startswith("INSERT") for s in parsed.ddl)
 
@@ -107,11 +100,11 @@ def test_rule_thresholds_come_from_config():
 def test_each_rule_is_omitted_when_disabled(rule):
     s = load_settings(job={"rules": {rule: {"enabled": False}}})
     text = render_script(s, python_files="")
-    assert f"'{RULE_NAMES[rule]}' AS rule" not in text
+    assert f"'{rule.upper()}' AS rule" not in text
     assert f"{rule}_candidates" not in text
-    assert f"alerts_{rule}" not in text
+    assert f"{rule}_alerts" not in text
     for other in set(RULES) - {rule}:
-        assert f"INSERT INTO `alerts_{other}`" in text
+        assert f"INSERT INTO `{other}_alerts_kafka`" in text
 
 
 def test_no_card_number_column_reaches_any_sink_or_rule(script):
@@ -182,5 +175,6 @@ def test_every_template_opens_with_a_sql_comment():
     for path in TEMPLATES_DIR.rglob("*.sql.j2"):
         if path.name == "macros.sql.j2":
             continue
-        first = next(line for line in path.read_text().splitlines() if not line.startswith("{%"))
+        lines = path.read_text().splitlines()
+        first = next(line for line in lines if not line.startswith(("{%", "{#")))
         assert first.startswith("--"), f"{path} does not open with a SQL comment"

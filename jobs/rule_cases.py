@@ -1,0 +1,285 @@
+"""Given/expect cases for each rule, run in-process by one PyFlink harness (no Kafka, no cluster).
+
+Each rule `<rule>` has a case file `sql_templates/rules/<rule>.cases.yaml` beside its template:
+named cases, each a list of input rows (`given`, in production order) and the exact alerts the
+rule must emit for them (`expect`; an empty list for a near miss). The harness renders
+`sql_templates/testing/rule_harness.sql.j2`: the job's settings, `scored_transactions` (the view
+every rule reads) as a table over a JSON Lines file of the rows, and the rule's own template;
+then it collects `<rule>_alerts` from a local PyFlink mini-cluster and compares.
+
+All cases of a rule run in one job. Case k happens on day k after BASE_TIME, and its cards,
+devices, users and transaction ids carry the prefix `cK-`, so cases never share an entity and a
+case's watermark starts behind all of its rows, as if it ran alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import re
+import tempfile
+import zlib
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from config import Settings
+from jobs.render import RULES_DIR, environment, parse_script, risk_score_params
+from producer.places import CITIES
+from udfs.risk_score import RiskParams
+from udfs.risk_score import risk_score as score_transaction
+
+BASE_TIME = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
+_CITY = {c.name: c for c in CITIES}
+_CLOCK_RE = re.compile(r"^(\d{1,2}):(\d{2}):(\d{2})(\.\d{1,3})?$")
+# Flink options only the harness sets: one task, and a watermark after every row, so a row
+# behind the watermark is behind it deterministically.
+HARNESS_OPTIONS = {"parallelism.default": "1", "pipeline.auto-watermark-interval": "0 ms"}
+
+Seconds = float | str  # seconds after the case's start, or a clock time "HH:MM:SS[.fff]"
+
+
+def seconds(value: Seconds) -> float:
+    """A case time in seconds after the case's start (midnight UTC of its day)."""
+    if isinstance(value, int | float):
+        return float(value)
+    m = _CLOCK_RE.match(value)
+    if not m:
+        raise ValueError(f"{value!r} is neither seconds nor a clock time HH:MM:SS[.fff]")
+    h, mi, s, frac = m.groups()
+    return int(h) * 3600 + int(mi) * 60 + int(s) + float(frac or 0)
+
+
+class Given(BaseModel):
+    """One input row: a valid, scored transaction as the rules see it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: Seconds
+    card: str = "A"
+    id: str | None = None  # default t1, t2, ... in file order
+    amount: Decimal = Decimal("20.00")
+    user: str | None = None  # default u-<card>
+    device: str | None = None  # default d-<card>
+    city: str = "Oakland"
+    lat: float | None = None  # default: the city's
+    lon: float | None = None
+    category: str = "grocery"
+    channel: str = "pos"
+    currency: str = "USD"
+    risk_score: float | None = None  # default: udfs/risk_score.py with the config's params
+
+
+class Expected(BaseModel):
+    """One alert the rule must emit; only the fields given are compared."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entity: str  # a card alias, or a device for device rules
+    transaction_ids: list[str] | None = None
+    event_time: Seconds | None = None
+    window_start: Seconds | None = None
+    window_end: Seconds | None = None
+    severity: str | None = None
+    amount: float | None = None
+    score: float | None = None
+    details: dict[str, Any] | None = None
+
+
+class Case(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    given: list[Given] = Field(min_length=1)
+    expect: list[Expected]
+
+
+class CaseFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    cases: list[Case] = Field(min_length=1)
+
+
+class CaseFileError(ValueError):
+    """A case file is missing or malformed; the message names the file and the problem."""
+
+
+def case_file(rule: str) -> Path:
+    return RULES_DIR / f"{rule}.cases.yaml"
+
+
+def load_cases(rule: str) -> list[Case]:
+    """The cases of `rule`, validated (unknown keys and bad values are refused)."""
+    path = case_file(rule)
+    if not path.exists():
+        raise CaseFileError(f"{path}: no case file for rule {rule!r}")
+    try:
+        cases = CaseFile.model_validate(yaml.safe_load(path.read_text())).cases
+    except (yaml.YAMLError, ValidationError) as exc:
+        raise CaseFileError(f"{path}: {exc}") from exc
+    names = [c.name for c in cases]
+    if len(set(names)) != len(names):
+        raise CaseFileError(f"{path}: case names must be unique")
+    return cases
+
+
+@dataclass(frozen=True)
+class _Namespace:
+    """Case k's private names and clock."""
+
+    index: int
+
+    @property
+    def prefix(self) -> str:
+        return f"c{self.index}-"
+
+    @property
+    def start(self) -> dt.datetime:
+        return BASE_TIME + dt.timedelta(days=self.index)
+
+    def name(self, local: str) -> str:
+        return self.prefix + local
+
+    def local(self, name: str | None) -> str | None:
+        return name[len(self.prefix) :] if name and name.startswith(self.prefix) else name
+
+    def iso(self, at: Seconds) -> str:
+        t = self.start + dt.timedelta(seconds=seconds(at))
+        return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+
+    def offset(self, iso: str | None) -> float | None:
+        if iso is None:
+            return None
+        t = dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.UTC)
+        return (t - self.start).total_seconds()
+
+
+def input_rows(cases: list[Case], params: RiskParams) -> list[dict[str, Any]]:
+    """Every case's rows as `scored_transactions` records, cases in order."""
+    out = []
+    for k, case in enumerate(cases):
+        ns = _Namespace(k)
+        for i, g in enumerate(case.given, start=1):
+            city = _CITY.get(g.city)
+            if city is None and (g.lat is None or g.lon is None):
+                raise CaseFileError(f"case {case.name!r}: unknown city {g.city!r}; give lat/lon")
+            iso = ns.iso(g.at)
+            hour = int(seconds(g.at) // 3600) % 24
+            score = g.risk_score
+            if score is None:
+                score = score_transaction(
+                    float(g.amount), g.channel, g.category, g.currency, hour, params
+                )
+            out.append(
+                {
+                    "transaction_id": ns.name(g.id or f"t{i}"),
+                    "card_token": ns.name(g.card),
+                    "card_last4": f"{zlib.crc32(g.card.encode()) % 10000:04d}",
+                    "user_id": ns.name(g.user or f"u-{g.card}"),
+                    "device_id": ns.name(g.device or f"d-{g.card}"),
+                    "amount": str(g.amount),
+                    "currency": g.currency,
+                    "merchant": "Case Merchant",
+                    "merchant_category": g.category,
+                    "channel": g.channel,
+                    "city": g.city,
+                    "state": city.state if city else None,
+                    "lat": g.lat if g.lat is not None else city.lat,
+                    "lon": g.lon if g.lon is not None else city.lon,
+                    "risk_score": score,
+                    "event_time": iso,
+                }
+            )
+    return out
+
+
+def harness_script(settings: Settings, rule: str, input_path: Path) -> str:
+    """The rendered harness script for `rule` reading `input_path`."""
+    from jobs.render import context
+
+    values = {**context(settings, python_files=""), "rule": rule, "input_path": str(input_path)}
+    return environment().get_template("testing/rule_harness.sql.j2").render(values)
+
+
+def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[list[dict[str, Any]]]:
+    """Run every case of `rule` in one in-process job; the alerts of each case, in case order,
+    with the case's prefixes removed and times as seconds after the case's start."""
+    from jobs.submit import statement_set, table_environment
+
+    params = RiskParams.from_json(risk_score_params(settings))
+    with tempfile.TemporaryDirectory(prefix=f"rule-cases-{rule}-") as tmp:
+        path = Path(tmp) / "scored_transactions.jsonl"
+        path.write_text("".join(json.dumps(r) + "\n" for r in input_rows(cases, params)))
+        statements = parse_script(harness_script(settings, rule, path))
+        statements.settings.extend(HARNESS_OPTIONS.items())
+        t_env = table_environment(statements, {})
+        statement_set(t_env, statements)
+        result = t_env.execute_sql(f"SELECT * FROM `{rule}_alerts`")
+        schema = result.get_table_schema()
+        detail_names = [f.name for f in schema.get_field_data_type("details").fields]
+        with result.collect() as rows:
+            alerts = [dict(zip(schema.get_field_names(), row, strict=True)) for row in rows]
+    for alert in alerts:
+        alert["details"] = dict(zip(detail_names, alert["details"], strict=True))
+    by_case: list[list[dict[str, Any]]] = [[] for _ in cases]
+    for alert in alerts:
+        k = int(re.match(r"c(\d+)-", alert["entity_id"]).group(1))
+        by_case[k].append(_localised(alert, _Namespace(k)))
+    return by_case
+
+
+def _localised(alert: dict[str, Any], ns: _Namespace) -> dict[str, Any]:
+    """An alert in the case's own terms: aliases, local ids, seconds after the case start."""
+    out = dict(alert)
+    out["entity"] = ns.local(alert["entity_id"])
+    out["transaction_ids"] = [ns.local(t) for t in alert["transaction_ids"] or []]
+    for key in ("event_time", "window_start", "window_end"):
+        out[key] = ns.offset(alert[key])
+    return out
+
+
+_COMPARED = ("entity", "transaction_ids", "severity", "amount", "score", "details")
+_TIMES = ("event_time", "window_start", "window_end")
+
+
+def _matches(expected: Expected, alert: dict[str, Any]) -> bool:
+    for key in _COMPARED + _TIMES:
+        want = getattr(expected, key)
+        if want is None:
+            continue
+        got = alert.get(key)
+        if key in _TIMES:
+            want = seconds(want)
+        if key == "details":
+            if not all(_same(v, (got or {}).get(k)) for k, v in want.items()):
+                return False
+        elif not _same(want, got):
+            return False
+    return True
+
+
+def _same(want: Any, got: Any) -> bool:
+    if isinstance(want, int | float) and isinstance(got, int | float):
+        return abs(float(want) - float(got)) <= 1e-6 * max(1.0, abs(float(want)))
+    return want == got
+
+
+def mismatches(case: Case, alerts: list[dict[str, Any]]) -> list[str]:
+    """What differs between a case's expected alerts and the ones the rule emitted (empty when
+    they agree one to one)."""
+    unmatched = list(alerts)
+    missing = []
+    for want in case.expect:
+        hit = next((a for a in unmatched if _matches(want, a)), None)
+        if hit is None:
+            missing.append(want.model_dump(exclude_none=True))
+        else:
+            unmatched.remove(hit)
+    problems = [f"expected, not emitted: {m}" for m in missing]
+    shown = ("entity", "transaction_ids", *_TIMES, "severity", "amount", "score", "details")
+    problems += [f"emitted, not expected: { {k: a.get(k) for k in shown} }" for a in unmatched]
+    return problems
