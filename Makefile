@@ -9,12 +9,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv install install-test demo test test-fast lint format stack-up stack-down stack-status bench clean
+.PHONY: help venv install install-test demo test test-fast test-rules lint format stack-up stack-down stack-status bench clean
 
 help:
 	@echo "make demo        run the pipeline end to end on the local stack"
 	@echo "make test        run every test (installs what is missing)"
 	@echo "make test-fast   unit tests and quick integration tests (skips 'slow')"
+	@echo "make test-rules  every rule's given/expect cases, in-process (no stack)"
 	@echo "make lint        ruff check + format check"
 	@echo "make stack-down  stop every process the project started"
 
@@ -40,6 +41,9 @@ test: install-test lint
 
 test-fast: install-test
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)
+
+test-rules: venv
+	$(BIN)/python -m pytest tests/rules $(PYTEST_ARGS)
 
 lint: venv
 	$(BIN)/ruff check .

@@ -5,7 +5,7 @@ Layers, each testable alone:
 - `places`      real US cities with coordinates, haversine distance, travel partners
 - `population`  cards/users deterministic from the seed (home city, devices, habits)
 - `scenarios`   the labelled fraud scenarios and their ground truth
-- `invalid`     invalid records of every kind DESIGN.md lists, labelled in the truth
+- `invalid`     invalid records of every kind docs/contract.md lists, labelled in the truth
 - `generator`   the pure stream: seeded RNG + simulated clock -> (key, value bytes, truth)
 - `sinks`       JSONL file, confluent-kafka (default) or kafka-python
 - `runner`      pacing, progress, Ctrl-C, summary;  `cli`  the `produce` verb

@@ -5,7 +5,7 @@ Each slot yields exactly one event: a due event of a fraud scenario in flight, a
 first event, an invalid record, or a normal purchase. The stream depends only on the population,
 the seed, the start time and the options, so the same inputs give byte-identical output.
 
-Normal traffic is shaped so the DESIGN.md rules stay quiet:
+Normal traffic is shaped so the docs/contract.md rules stay quiet:
 - a card rests `MIN_CARD_GAP_MS` (2.5 min) after each purchase, so a 5-min window never
   holds more than 3 of its normal transactions (VELOCITY);
 - every device belongs to one user (DEVICE_SHARING);

@@ -1,4 +1,4 @@
-"""Invalid records for `--bad-records`: one of every kind DESIGN.md lists, in rotation.
+"""Invalid records for `--bad-records`: one of every kind docs/contract.md lists, in rotation.
 
 Each kind names the DLQ reason the job is expected to give (`expected_reason`). The truth record
 carries a short preview of the payload with the card number masked to its last four digits.

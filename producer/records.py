@@ -1,4 +1,5 @@
-"""Encoding of one transaction exactly as DESIGN.md's input contract, fast and deterministic."""
+"""Encoding of one transaction exactly as the input contract (docs/contract.md) says, fast and
+deterministic."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Labelled fraud scenarios. Each builder takes users out of the generator's pool, plans all its
 transactions at once and returns a `Plan`; the generator emits them at their event times.
 
-Shapes (the DESIGN.md defaults with margin; every scenario trips its own rule and no other):
+Shapes (the docs/contract.md defaults with margin; every scenario trips its own rule and no other):
 
 | scenario | rule | shape |
 |---|---|---|

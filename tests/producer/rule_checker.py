@@ -1,6 +1,6 @@
-"""A small, independent pure-Python version of DESIGN.md's detection rules (defaults), used to
-measure what the generated traffic would trip. It parses the emitted bytes, not generator state,
-and has its own haversine."""
+"""A small, independent pure-Python version of the detection rules of docs/contract.md (defaults),
+used to measure what the generated traffic would trip. It parses the emitted bytes, not generator
+state, and has its own haversine."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def parse_ms(value: str) -> int:
 
 
 def is_valid(value: bytes) -> bool:
-    """DESIGN.md's validity test for one `transactions` record."""
+    """docs/contract.md's validity test for one `transactions` record."""
     try:
         rec = json.loads(value)
     except ValueError:
