@@ -29,6 +29,9 @@ class FlinkSettings(BaseModel):
     restart_attempts: PositiveInt = 20
     restart_delay: Duration = "5 s"
     restart_max_delay: Duration = "1 min"
+    # longest a row waits in the Python UDF operator for its batch to fill (PyFlink's
+    # python.fn-execution.bundle.time, 1 s by default, would add up to 1 s to every alert)
+    python_bundle_time: Duration = "100 ms"
     # Python interpreter of the UDF workers; empty: the cluster's python.executable
     python_executable: str = ""
     # Ship udfs/ as target/udfs.zip via `python.files` (for remote clusters whose workers

@@ -156,20 +156,32 @@ class JobSettings(BaseModel):
     source_idle_timeout: Duration = "10 s"
     startup_mode: Literal["earliest-offset", "latest-offset", "group-offsets"] = "earliest-offset"
     consumer_group: str = "fraud-detection-job"
+    # at most one alert per rule, entity and cooldown period (event time, periods aligned to
+    # the epoch); whole seconds
     alert_cooldown: Duration = "5 min"
-    # Non-windowed state (the previous transaction per card for IMPOSSIBLE_TRAVEL, cooldowns)
-    # expires this long after its last use (processing time). IMPOSSIBLE_TRAVEL compares a
-    # transaction with the card's previous one only while that one is remembered, so its
-    # effective reach is min(state_ttl, impossible_travel.within): use 24 h to cover any trip.
+    # Non-windowed state expires this long after its last use (processing time): the
+    # transaction ids seen (a re-delivered transaction within this horizon counts once), the
+    # previous transaction per card (IMPOSSIBLE_TRAVEL compares a transaction with the card's
+    # previous one only while that one is remembered, so its reach is min(state_ttl,
+    # impossible_travel.within)) and the cooldown periods.
     state_ttl: Duration = "24 h"
+    # at-least-once: alerts are readable as soon as they are written (consumers de-duplicate
+    # by alert_id); exactly-once: readable at the next checkpoint (Kafka transactions)
+    delivery_guarantee: Literal["at-least-once", "exactly-once"] = "at-least-once"
     transactional_id_prefix: str = Field(default="fraud-alerts", pattern=r"^[A-Za-z0-9._-]+$")
-    # must not exceed the broker's transaction.max.timeout.ms
+    # exactly-once only; must not exceed the broker's transaction.max.timeout.ms
     transaction_timeout: Duration = "15 min"
     window_stats: WindowStatsSettings = Field(default_factory=WindowStatsSettings)
     rules: Rules = Field(default_factory=Rules)
 
     @model_validator(mode="after")
     def _ttl_covers_cooldown(self) -> JobSettings:
+        cooldown_ms = duration_ms(self.alert_cooldown)
+        if cooldown_ms < 1000 or cooldown_ms % 1000:
+            raise ValueError(
+                f"job.alert_cooldown ({self.alert_cooldown}) must be a whole number of seconds, "
+                "at least 1 s"
+            )
         if duration_ms(self.state_ttl) < duration_ms(self.alert_cooldown):
             raise ValueError(
                 f"job.state_ttl ({self.state_ttl}) must be at least job.alert_cooldown "

@@ -29,7 +29,11 @@ UDFS_DIR = PROJECT_ROOT / "udfs"
 RULES_DIR = TEMPLATES_DIR / "rules"
 # Views written to Kafka besides the rules' `<rule>_alerts`; each has a sink `<view>_kafka`.
 ANALYTICS_VIEWS = ("global_window_stats", "category_window_stats")
-DEAD_LETTER_VIEWS = ("invalid_field_dead_letters", "unparsable_dead_letters")
+DEAD_LETTER_VIEWS = (
+    "invalid_field_dead_letters",
+    "unparsable_dead_letters",
+    "late_event_dead_letters",
+)
 
 
 @dataclass
@@ -104,6 +108,8 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "output_views": output_views(settings),
         "risk_score_params": risk_score_params(settings),
         "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
+        "python_bundle_time_ms": duration_ms(settings.flink.python_bundle_time),
+        "cooldown_s": duration_ms(settings.job.alert_cooldown) // 1000,
         "python_files": python_files,
     }
 

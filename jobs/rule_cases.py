@@ -96,6 +96,9 @@ class Case(BaseModel):
     name: str
     given: list[Given] = Field(min_length=1)
     expect: list[Expected]
+    # ids of the rows that arrive behind the watermark (dead letters `late_event`: windows and
+    # patterns no longer count them); compared only when given
+    late: list[str] | None = None
 
 
 class CaseFile(BaseModel):
@@ -164,6 +167,7 @@ def input_rows(cases: list[Case], params: RiskParams) -> list[dict[str, Any]]:
     for k, case in enumerate(cases):
         ns = _Namespace(k)
         for i, g in enumerate(case.given, start=1):
+            offset = len(out)
             city = _CITY.get(g.city)
             if city is None and (g.lat is None or g.lon is None):
                 raise CaseFileError(f"case {case.name!r}: unknown city {g.city!r}; give lat/lon")
@@ -191,6 +195,8 @@ def input_rows(cases: list[Case], params: RiskParams) -> list[dict[str, Any]]:
                     "lat": g.lat if g.lat is not None else city.lat,
                     "lon": g.lon if g.lon is not None else city.lon,
                     "risk_score": score,
+                    "kafka_partition": 0,
+                    "kafka_offset": offset,
                     "event_time": iso,
                 }
             )
@@ -205,9 +211,17 @@ def harness_script(settings: Settings, rule: str, input_path: Path) -> str:
     return environment().get_template("testing/rule_harness.sql.j2").render(values)
 
 
-def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[list[dict[str, Any]]]:
-    """Run every case of `rule` in one in-process job; the alerts of each case, in case order,
-    with the case's prefixes removed and times as seconds after the case's start."""
+@dataclass
+class Outcome:
+    """What one case produced: its alerts (in the case's own terms, see `_localised`) and the
+    ids of its rows that arrived late (None when no case of the rule asked)."""
+
+    alerts: list[dict[str, Any]]
+    late: list[str] | None = None
+
+
+def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[Outcome]:
+    """Run every case of `rule` in one in-process job; each case's outcome, in case order."""
     from jobs.submit import statement_set, table_environment
 
     params = RiskParams.from_json(risk_score_params(settings))
@@ -223,13 +237,24 @@ def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[list[dict
         detail_names = [f.name for f in schema.get_field_data_type("details").fields]
         with result.collect() as rows:
             alerts = [dict(zip(schema.get_field_names(), row, strict=True)) for row in rows]
+        late = None
+        if any(case.late is not None for case in cases):
+            query = "SELECT transaction_id FROM late_transactions"
+            with t_env.execute_sql(query).collect() as rows:
+                late = [row[0] for row in rows]
+    outcomes = [Outcome([], None if late is None else []) for _ in cases]
     for alert in alerts:
+        k = _case_of(alert["entity_id"])
         alert["details"] = dict(zip(detail_names, alert["details"], strict=True))
-    by_case: list[list[dict[str, Any]]] = [[] for _ in cases]
-    for alert in alerts:
-        k = int(re.match(r"c(\d+)-", alert["entity_id"]).group(1))
-        by_case[k].append(_localised(alert, _Namespace(k)))
-    return by_case
+        outcomes[k].alerts.append(_localised(alert, _Namespace(k)))
+    for txn in late or []:
+        k = _case_of(txn)
+        outcomes[k].late.append(_Namespace(k).local(txn))
+    return outcomes
+
+
+def _case_of(name: str) -> int:
+    return int(re.match(r"c(\d+)-", name).group(1))
 
 
 def _localised(alert: dict[str, Any], ns: _Namespace) -> dict[str, Any]:
@@ -268,10 +293,10 @@ def _same(want: Any, got: Any) -> bool:
     return want == got
 
 
-def mismatches(case: Case, alerts: list[dict[str, Any]]) -> list[str]:
-    """What differs between a case's expected alerts and the ones the rule emitted (empty when
-    they agree one to one)."""
-    unmatched = list(alerts)
+def mismatches(case: Case, outcome: Outcome) -> list[str]:
+    """What differs between a case's expectations and what the rule did (empty when the alerts
+    agree one to one, and the late rows too where the case names them)."""
+    unmatched = list(outcome.alerts)
     missing = []
     for want in case.expect:
         hit = next((a for a in unmatched if _matches(want, a)), None)
@@ -282,4 +307,6 @@ def mismatches(case: Case, alerts: list[dict[str, Any]]) -> list[str]:
     problems = [f"expected, not emitted: {m}" for m in missing]
     shown = ("entity", "transaction_ids", *_TIMES, "severity", "amount", "score", "details")
     problems += [f"emitted, not expected: { {k: a.get(k) for k in shown} }" for a in unmatched]
+    if case.late is not None and sorted(case.late) != sorted(outcome.late or []):
+        problems.append(f"late rows: expected {sorted(case.late)}, got {sorted(outcome.late)}")
     return problems

@@ -1,6 +1,7 @@
-"""A crafted input for the live job: one hit per rule, bad records among valid ones, and a
-far-future flush, with the exact expected outcome. It checks the wiring (Kafka in, every sink
-out), not the rules' logic: that is in the given/expect cases beside each rule.
+"""A crafted input for the live job: one hit per rule, bad records among valid ones, re-delivered
+and late transactions, and a far-future flush, with the exact expected outcome. It checks the
+wiring (Kafka in, every sink out), not the rules' logic: that is in the given/expect cases
+beside each rule.
 
 All cases share one 1-partition topic; each case uses its own cards, users and devices, so rules
 keyed by card or device see only that case. Times are seconds after T0 (yesterday 01:00 UTC, so
@@ -36,6 +37,9 @@ def iso(ms: int) -> str:
 class Crafted:
     t0_ms: int
     records: list[Record] = field(default_factory=list)
+    # sent once the job has read `records` (flush included): behind the watermark by then
+    late_records: list[Record] = field(default_factory=list)
+    # the transactions windows count (re-deliveries and late ones left out)
     valid: list[dict[str, Any]] = field(default_factory=list)
     # (rule, card number or device id) -> expected number of alerts
     expected_alerts: Counter = field(default_factory=Counter)
@@ -140,11 +144,26 @@ def build() -> Crafted:
     at(it, 120, city="New York")
     at(it, 3720, city="Los Angeles")
     c.expected_alerts["IMPOSSIBLE_TRAVEL", it] += 1
+    # a re-delivered purchase counts once in a VELOCITY burst and in window_stats
+    redelivered = c.card()
+    for s in (150, 160, 170, 180):
+        at(redelivered, s)
+    c.expected_alerts["VELOCITY", redelivered] += 1
+    # a card with recent traffic, whose 950.00 purchase arrives behind the watermark: still
+    # judged by HIGH_VALUE, and a dead letter `late_event` for the windows and patterns
+    late_card = c.card()
+    at(late_card, 3000)
+    late = c.txn(late_card, 2900, "950.00")
+    c.late_records.append(Record(late, c._ts(late), key=late["user_id"]))
+    c.expected_alerts["HIGH_VALUE", late_card] += 1
+    c.expected_dlq["late_event"] += 1
     timeline.sort(key=lambda p: p[0])
     before = [p for p in timeline if p[0] < 2500]
     after = [p for p in timeline if p[0] >= 2500]
     for _, v in before:
         c.add(v)
+        if v["card_number"] == redelivered and v["event_time"].endswith(("40.000Z", "50.000Z")):
+            c.add(dict(v), valid=False)  # the same transaction again, as a gateway retry sends it
 
     # Bad records between the valid transactions of a VELOCITY hit (segment at 2500 s)
     dq = c.card()
@@ -210,7 +229,7 @@ def build() -> Crafted:
     now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
     c.add(flush, ts_ms=min(c.flush_ms, now_ms))
     # Kafka refuses record timestamps far in the future: never send one past now
-    for r in c.records:
+    for r in (*c.records, *c.late_records):
         r.timestamp_ms = min(r.timestamp_ms, now_ms)
     return c
 

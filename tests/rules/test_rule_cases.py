@@ -4,24 +4,23 @@ PyFlink harness of jobs/rule_cases.py: one local job per rule, no Kafka, no clus
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from config import load_settings
 from config.job import rule_names
-from jobs.rule_cases import Case, load_cases, mismatches, run_rule
+from jobs.rule_cases import Case, Outcome, load_cases, mismatches, run_rule
 
 CASES = [(rule, k, case) for rule in rule_names() for k, case in enumerate(load_cases(rule))]
 
 
 @pytest.fixture(scope="session")
-def outcomes() -> Callable[[str], list[list[dict[str, Any]]]]:
-    """The alerts of every case of a rule, from one harness run per rule (cached)."""
+def outcomes() -> Callable[[str], list[Outcome]]:
+    """The outcome of every case of a rule, from one harness run per rule (cached)."""
     settings = load_settings()
-    runs: dict[str, list[list[dict[str, Any]]]] = {}
+    runs: dict[str, list[Outcome]] = {}
 
-    def of(rule: str) -> list[list[dict[str, Any]]]:
+    def of(rule: str) -> list[Outcome]:
         if rule not in runs:
             runs[rule] = run_rule(settings, rule, load_cases(rule))
         return runs[rule]

@@ -22,6 +22,7 @@ def test_flink_plans_every_sink_of_the_default_job(plan):
         "category_window_stats_kafka",
         "invalid_field_dead_letters_kafka",
         "unparsable_dead_letters_kafka",
+        "late_event_dead_letters_kafka",
     ]
     for sink in sinks:
         assert f"Sink(table=[default_catalog.default_database.{sink}]" in plan
@@ -34,7 +35,12 @@ def test_rules_use_the_planned_operators(plan):
     assert "HOP(time_col=[rowtime], size=[5 min], slide=[1 min])" in optimized
     assert "TUMBLE(time_col=[rowtime], size=[10 s])" in optimized
     assert "TUMBLE(time_col=[rowtime], size=[1 min])" in optimized
-    assert "RANGE BETWEEN 300000 PRECEDING AND CURRENT ROW" in optimized  # cooldown
+    # the cooldown: one keep-first de-duplication per rule, on arrival (no watermark wait)
+    cooldowns = "Deduplicate(keep=[FirstRow], key=[entity_id, cooldown_period], order=[PROCTIME]"
+    assert optimized.count(cooldowns) == len(rule_names())
+    # re-deliveries: one keep-first de-duplication by transaction id
+    assert optimized.count("Deduplicate(keep=[FirstRow], key=[transaction_id]") == 1
+    assert "outputInsertOnly=[false]" not in optimized
 
 
 def test_python_udfs_run_once_per_valid_transaction(plan):

@@ -68,17 +68,34 @@ def test_every_insert_of_the_default_job_is_in_the_statement_set(script):
         "category_window_stats_kafka",
         "invalid_field_dead_letters_kafka",
         "unparsable_dead_letters_kafka",
+        "late_event_dead_letters_kafka",
     ]
     assert not any(s.upper().startswith("INSERT") for s in parsed.ddl)
 
 
-def test_alert_sinks_are_exactly_once_with_distinct_transactional_prefixes(script):
-    prefixes = re.findall(r"'sink.transactional-id-prefix' = '([^']+)'", script)
-    assert len(prefixes) == len(RULES) + 4
+def test_sinks_are_at_least_once_by_default(script):
+    assert script.count("'sink.delivery-guarantee' = 'at-least-once'") == len(RULES) + 5
+    assert "exactly-once" not in script
+    assert "transactional-id-prefix" not in script
+
+
+def test_exactly_once_sinks_have_distinct_transactional_prefixes():
+    text = render_script(load_settings(job={"delivery_guarantee": "exactly-once"}), "")
+    prefixes = re.findall(r"'sink.transactional-id-prefix' = '([^']+)'", text)
+    assert len(prefixes) == len(RULES) + 5
     assert len(set(prefixes)) == len(prefixes)
-    assert script.count("'sink.delivery-guarantee' = 'exactly-once'") == len(prefixes)
+    assert text.count("'sink.delivery-guarantee' = 'exactly-once'") == len(prefixes)
     # 15 min: below the broker's default transaction.max.timeout.ms (15 min) and 1 h
-    assert "'properties.transaction.timeout.ms' = '900000'" in script
+    assert "'properties.transaction.timeout.ms' = '900000'" in text
+
+
+def test_the_python_operator_flushes_its_batches_every_100_ms(script):
+    assert dict(parse_script(script).settings)["python.fn-execution.bundle.time"] == "100"
+
+
+def test_the_cooldown_period_must_be_whole_seconds():
+    with pytest.raises(ConfigError, match="alert_cooldown"):
+        load_settings(job={"alert_cooldown": "1500 ms"})
 
 
 def test_rule_thresholds_come_from_config():
