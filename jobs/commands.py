@@ -117,7 +117,12 @@ def jobs(
     if json_out:
         print_json(rows)
     else:
-        print_table(rows, ["job_id", "name", "state", "start_time", "duration_s"], f"jobs on {jm}")
+        print_table(
+            rows,
+            ["job_id", "name", "state", "start_time", "duration_s"],
+            f"jobs on {jm}",
+            whole={"job_id"},
+        )
 
 
 def stop(
