@@ -1,4 +1,4 @@
-"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (see jobs/cli.py)."""
+"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (see fraudctl/app.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from config import Settings
-from jobs.cli_common import (
+from fraudctl.cli_common import (
     ConfigOption,
     JsonOption,
     console,

@@ -21,7 +21,7 @@ from typing import Annotated
 import typer
 
 from config import Settings
-from jobs.cli_common import ConfigOption, console, err_console, fail, settings
+from fraudctl.cli_common import ConfigOption, console, err_console, fail, settings
 
 FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
 

@@ -21,7 +21,7 @@ from tests.jobs.crafted import Crafted, build
 from tests.jobs.live_job import LiveJob, Record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-FRAUDCTL = [sys.executable, "-m", "jobs.cli"]
+FRAUDCTL = [sys.executable, "-m", "fraudctl.app"]
 
 
 def _env(job: LiveJob) -> dict[str, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from rich.console import Console
 
-from jobs import cli_common
+from fraudctl import cli_common
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
 ROW = {"job_id": JOB_ID, "name": "fraud-detection", "start_time": "2026-11-22T00:00:00Z"}
