@@ -12,6 +12,7 @@ RUN apt-get update \
 # The project in a venv; its Python is the UDF worker interpreter (python.executable).
 COPY pyproject.toml README.md /opt/fraud/
 COPY config /opt/fraud/config
+COPY fraudctl /opt/fraud/fraudctl
 COPY jobs /opt/fraud/jobs
 COPY udfs /opt/fraud/udfs
 COPY mongo_sink /opt/fraud/mongo_sink

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from config import Settings
+from fraudctl.topics import ensure_topics
 from jobs.flink_client import FlinkClient, FlinkError
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import Population, build_population
@@ -49,13 +49,11 @@ def job_overrides(
 
 def create_topics(s: Settings, partitions: int) -> None:
     """The run's input topic with `partitions` partitions, and its three output topics."""
-    admin = AdminClient({"bootstrap.servers": s.kafka.bootstrap_servers})
     t = s.kafka.topics
-    specs = [NewTopic(t.transactions, partitions, 1)] + [
-        NewTopic(name, 1, 1) for name in (t.fraud_alerts, t.window_stats, t.dlq)
-    ]
-    for f in admin.create_topics(specs).values():
-        f.result(timeout=30)
+    ensure_topics(
+        s.kafka.bootstrap_servers,
+        {t.transactions: partitions, t.fraud_alerts: 1, t.window_stats: 1, t.dlq: 1},
+    )
 
 
 def population_for(eps: float, size: int = 0) -> Population:

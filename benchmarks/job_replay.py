@@ -40,8 +40,8 @@ from benchmarks.common import (
     producer,
 )
 from config import load_settings
-from jobs.demo import input_progress
 from jobs.flink_client import FlinkClient
+from jobs.input_progress import input_progress
 from jobs.submit import submit
 
 

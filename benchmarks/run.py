@@ -164,7 +164,7 @@ def main() -> None:
     for step in steps:
         # a step that overloaded the stack (a TaskManager lost to GC) must not fail the next
         # one: `stack up` is a no-op when all is healthy and restarts what is not
-        subprocess.run([sys.executable, "-m", "jobs.cli", "stack", "up"], check=False,
+        subprocess.run([sys.executable, "-m", "fraudctl.app", "stack", "up"], check=False,
                        capture_output=True)  # fmt: skip
         cmd = step.command(args.quick)
         print(f"== {step.name}: {' '.join(cmd[1:])}", flush=True)

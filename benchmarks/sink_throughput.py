@@ -32,9 +32,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from config import Settings, load_settings
+from fraudctl.topics import ensure_topics
 from mongo_sink import store
 from mongo_sink.consumer import SinkStats, run
 from mongo_sink.documents import decode
@@ -75,15 +76,7 @@ def with_overrides(base: Settings, topic: str, db: str, group: str, **mongo: Any
 
 
 def produce(settings: Settings, topic: str, values: list[bytes], keys: list[bytes]) -> None:
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    futures = admin.create_topics(
-        [
-            NewTopic(topic, num_partitions=2, replication_factor=1),
-            NewTopic(topic + "_ws", num_partitions=1, replication_factor=1),
-        ]
-    )
-    for fut in futures.values():
-        fut.result(timeout=30)
+    ensure_topics(settings.kafka.bootstrap_servers, {topic: 2, topic + "_ws": 1})
     producer = Producer(
         {
             "bootstrap.servers": settings.kafka.bootstrap_servers,

@@ -51,8 +51,9 @@ class ImpossibleTravelRule(_Rule):
     severity: Severity = "CRITICAL"
     max_speed_kmh: float = Field(default=900.0, gt=0)
     min_distance_km: float = Field(default=100.0, ge=0)
-    # consecutive pairs further apart in time are not compared (bounds the pattern's state);
-    # at 900 km/h, 24 h covers any distance on Earth
+    # consecutive pairs further apart in time are not compared: a filter on each LAG pair, not a
+    # bound on state (one previous transaction per card, kept for job.state_ttl); at 900 km/h,
+    # 24 h covers any distance on Earth
     within: Duration = "24 h"
 
 

@@ -1,4 +1,4 @@
-"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (see jobs/cli.py)."""
+"""CLI verbs of the Flink SQL job: render, explain, submit, jobs, stop (see fraudctl/app.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from config import Settings
-from jobs.cli_common import (
+from fraudctl.cli_common import (
     ConfigOption,
     JsonOption,
     console,
@@ -117,11 +117,19 @@ def jobs(
     if json_out:
         print_json(rows)
     else:
-        print_table(rows, ["job_id", "name", "state", "start_time", "duration_s"], f"jobs on {jm}")
+        print_table(
+            rows,
+            ["job_id", "name", "state", "start_time", "duration_s"],
+            f"jobs on {jm}",
+            whole={"job_id"},
+        )
 
 
 def stop(
-    job_id: Annotated[str, typer.Argument(help="Id of the job to stop.")],
+    job_id: Annotated[
+        str,
+        typer.Argument(help="Id of the job to stop, or a unique prefix of it (`fraudctl jobs`)."),
+    ],
     savepoint: Annotated[
         bool,
         typer.Option("--savepoint/--no-savepoint", help="Take a savepoint before stopping."),
@@ -140,9 +148,11 @@ def stop(
 ) -> None:
     """Stop a job with a savepoint (resume with `submit --from-savepoint PATH`), or cancel it."""
     from jobs.flink_client import FlinkClient, FlinkError
+    from jobs.job_ids import JobIdError, resolve_job_id
 
     client = FlinkClient(_settings_for(config, jobmanager).flink.jobmanager)
     try:
+        job_id = resolve_job_id(job_id, (j.job_id for j in client.jobs()))
         if not savepoint:
             client.cancel(job_id)
             result = {"job_id": job_id, "state": "CANCELED", "savepoint": None}
@@ -154,7 +164,7 @@ def stop(
                     on_progress=lambda st: status.update(f"savepoint of {job_id}: {st} ..."),
                 )
             result = {"job_id": job_id, "state": "FINISHED", "savepoint": path}
-    except FlinkError as exc:
+    except (FlinkError, JobIdError) as exc:
         fail(str(exc))
     if json_out:
         print_json(result)

@@ -1,4 +1,4 @@
-"""CLI verbs of this package (registered on `fraudctl` by jobs/cli.py):
+"""CLI verbs of this package (registered on `fraudctl` by fraudctl/app.py):
 
 - `fraudctl sink`      the Kafka -> MongoDB consumer (foreground; SIGTERM/SIGINT stop it cleanly)
 - `fraudctl query ...` stats, alerts, high, windows, top
@@ -22,8 +22,8 @@ from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from config import Settings
-from jobs.cli_common import ConfigOption, JsonOption, fail, print_json, print_table
-from jobs.cli_common import settings as load_cli_settings
+from fraudctl.cli_common import ConfigOption, JsonOption, fail, print_json, print_table
+from fraudctl.cli_common import settings as load_cli_settings
 from mongo_sink import queries
 from mongo_sink.queries import QueryError
 

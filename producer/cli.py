@@ -13,8 +13,8 @@ from typing import Annotated
 import typer
 
 from config.validators import duration_ms
-from jobs.cli_common import ConfigOption, JsonOption, err_console, fail, print_json, print_table
-from jobs.cli_common import settings as load_cli_settings
+from fraudctl.cli_common import ConfigOption, JsonOption, err_console, fail, print_json, print_table
+from fraudctl.cli_common import settings as load_cli_settings
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import build_population
 from producer.runner import RunOptions, RunResult, run

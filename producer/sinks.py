@@ -13,6 +13,8 @@ import logging
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from fraudctl.topics import TopicError, ensure_topics
+
 log = logging.getLogger(__name__)
 CLIENTS = ("confluent", "kafka-python")
 
@@ -94,6 +96,21 @@ def _unreachable(bootstrap: str, timeout_s: float, detail: str) -> SinkError:
     )
 
 
+def _ensure_topics(
+    bootstrap: str, topics: list[str], partitions: dict[str, int], timeout_s: float
+) -> None:
+    """Create those of `topics` that are missing (partitions by name, default 1); confluent-kafka's
+    admin client serves either producer client (it is always installed)."""
+    try:
+        created = ensure_topics(
+            bootstrap, {t: partitions.get(t, 1) for t in topics}, timeout_s, logger=_quiet_logger()
+        )
+    except TopicError as exc:
+        raise SinkError(f"cannot create topics {topics}: {exc}") from exc
+    for name in created:
+        log.info("created topic %s", name)
+
+
 class ConfluentSink:
     """confluent-kafka (librdkafka) producer; counts deliveries in callbacks."""
 
@@ -151,28 +168,7 @@ class ConfluentSink:
             raise _unreachable(bootstrap, connect_timeout_s, "no brokers in metadata")
         missing = [t for t in (topic, truth_topic) if t and t not in md.topics]
         if missing:
-            self._create_topics(bootstrap, missing, partitions or {}, connect_timeout_s)
-
-    def _create_topics(
-        self, bootstrap: str, topics: list[str], partitions: dict[str, int], timeout_s: float
-    ) -> None:
-        from confluent_kafka.admin import AdminClient, NewTopic
-
-        admin = AdminClient({"bootstrap.servers": bootstrap, "logger": _quiet_logger()})
-        futures = admin.create_topics(
-            [
-                NewTopic(t, num_partitions=partitions.get(t, 1), replication_factor=1)
-                for t in topics
-            ],
-            request_timeout=timeout_s,
-        )
-        for name, fut in futures.items():
-            try:
-                fut.result(timeout=timeout_s)
-                log.info("created topic %s", name)
-            except Exception as exc:  # already created concurrently is fine
-                if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                    raise SinkError(f"cannot create topic {name}: {exc}") from exc
+            _ensure_topics(bootstrap, missing, partitions or {}, connect_timeout_s)
 
     def _on_error(self, err: Any) -> None:
         self.last_error = str(err)
@@ -266,7 +262,9 @@ class KafkaPythonSink:
             )
         except KafkaError as exc:
             raise _unreachable(bootstrap, connect_timeout_s, type(exc).__name__) from exc
-        self._ensure_topics(bootstrap, [t for t in (topic, truth_topic) if t], partitions or {})
+        _ensure_topics(
+            bootstrap, [t for t in (topic, truth_topic) if t], partitions or {}, connect_timeout_s
+        )
         try:
             for t in (topic, truth_topic):
                 if t:
@@ -277,24 +275,6 @@ class KafkaPythonSink:
                 f"topic {t} is not available on {bootstrap} within {connect_timeout_s:g} s "
                 f"({type(exc).__name__}); `fraudctl stack up` creates the contract's topics"
             ) from exc
-
-    def _ensure_topics(self, bootstrap: str, topics: list[str], partitions: dict[str, int]) -> None:
-        from kafka.admin import KafkaAdminClient, NewTopic
-        from kafka.errors import KafkaError, TopicAlreadyExistsError
-
-        try:
-            admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="fraudctl-admin")
-            try:
-                missing = [t for t in topics if t not in set(admin.list_topics())]
-                if missing:
-                    new = [NewTopic(t, partitions.get(t, 1), 1) for t in missing]
-                    admin.create_topics(new, timeout_ms=10_000)
-            finally:
-                admin.close()
-        except TopicAlreadyExistsError:
-            pass
-        except KafkaError as exc:
-            raise SinkError(f"cannot create topics {topics} on {bootstrap}: {exc!r}") from exc
 
     def _on_error(self, exc: BaseException) -> None:
         self.failed += 1

@@ -7,8 +7,8 @@ from typing import Annotated
 
 import typer
 
-from jobs.cli_common import ConfigOption, JsonOption, console, fail, print_json, print_table
-from jobs.cli_common import settings as load
+from fraudctl.cli_common import ConfigOption, JsonOption, console, fail, print_json, print_table
+from fraudctl.cli_common import settings as load
 from stack import manager
 from stack.install import InstallError, install
 from stack.layout import Layout

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from rich.console import Console
 
 from config import Settings
+from fraudctl import topics
 from stack.install import install
 from stack.layout import Layout
 from stack.process import pid_alive, port_in_use, read_pids, terminate
@@ -173,23 +174,10 @@ def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) 
 
 def ensure_topics(settings: Settings) -> None:
     """Create the contract's topics with their configured partition counts (existing: kept)."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
-    admin = AdminClient({"bootstrap.servers": settings.kafka.bootstrap_servers})
-    existing = set(admin.list_topics(timeout=10).topics)
-    wanted = [
-        NewTopic(name, num_partitions=n, replication_factor=1)
-        for name, n in settings.kafka.topic_partitions().items()
-        if name not in existing
-    ]
-    if not wanted:
-        return
-    for name, fut in admin.create_topics(wanted, operation_timeout=15).items():
-        try:
-            fut.result(timeout=20)
-        except Exception as exc:
-            if "TOPIC_ALREADY_EXISTS" not in str(exc):
-                raise StackError(f"creating topic {name} failed: {exc}") from exc
+    try:
+        topics.ensure_topics(settings.kafka.bootstrap_servers, settings.kafka.topic_partitions())
+    except topics.TopicError as exc:
+        raise StackError(str(exc)) from exc
 
 
 def status_dicts(settings: Settings) -> list[dict]:

@@ -1,6 +1,9 @@
-"""Great-circle distance, the same haversine formula the IMPOSSIBLE_TRAVEL rule computes in SQL
-(sql_templates/macros.sql.j2 `great_circle_km`, built-ins only because Python UDFs cannot run
-inside MATCH_RECOGNIZE). Used by tests and any Python-side check."""
+"""Great-circle distance and implied speed in plain Python: the haversine formula (same Earth
+radius) that the IMPOSSIBLE_TRAVEL rule computes in SQL built-ins (sql_templates/macros.sql.j2
+`great_circle_km`, on each LAG pair of a card's transactions).
+
+Not a Flink UDF (no wrapper, not registered) and nothing in the job, the producer or the
+benchmarks imports it: only tests/udfs/test_geo.py checks it against known distances."""
 
 from __future__ import annotations
 

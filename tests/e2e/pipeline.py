@@ -21,9 +21,9 @@ from typing import Any
 import pymongo
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from config import Settings, load_settings
+from fraudctl.topics import ensure_topics
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
 from producer.generator import GeneratorOptions, TransactionGenerator
@@ -80,11 +80,11 @@ class Pipeline:
             {"mongo": {"database": f"fault_{uid}", "consumer_group": f"sink-{uid}"}},
         )
         s = load_settings(**overrides)
-        admin = AdminClient({"bootstrap.servers": s.kafka.bootstrap_servers})
         t = s.kafka.topics
-        names = [t.transactions, t.fraud_alerts, t.window_stats, t.dlq]
-        for f in admin.create_topics([NewTopic(n, 1, 1) for n in names]).values():
-            f.result(timeout=30)
+        ensure_topics(
+            s.kafka.bootstrap_servers,
+            dict.fromkeys([t.transactions, t.fraud_alerts, t.window_stats, t.dlq], 1),
+        )
         return cls(stack, config_file, overrides, s, FlinkClient(s.flink.jobmanager))
 
     # --- the job -------------------------------------------------------------------------

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 
 from config import Settings, load_settings
+from fraudctl.topics import ensure_topics
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
 
@@ -66,16 +67,11 @@ class LiveJob:
     def create(cls, base: Settings, uid: str, **job: Any) -> LiveJob:
         overrides = run_overrides(uid, **job)
         s = load_settings(**overrides)
-        admin = AdminClient({"bootstrap.servers": s.kafka.bootstrap_servers})
-        topics = [
-            s.kafka.topics.transactions,
-            s.kafka.topics.fraud_alerts,
-            s.kafka.topics.window_stats,
-            s.kafka.topics.dlq,
-        ]
-        futures = admin.create_topics([NewTopic(t, 1, 1) for t in topics])
-        for f in futures.values():
-            f.result(timeout=30)
+        t = s.kafka.topics
+        ensure_topics(
+            s.kafka.bootstrap_servers,
+            dict.fromkeys([t.transactions, t.fraud_alerts, t.window_stats, t.dlq], 1),
+        )
         return cls(settings=s, overrides=overrides, client=FlinkClient(base.flink.jobmanager))
 
     def produce(self, records: Iterable[Record]) -> int:

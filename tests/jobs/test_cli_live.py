@@ -1,5 +1,5 @@
 """The job verbs against the real cluster: submit, jobs, stop with a savepoint, resume from it,
-and the rendered script run unchanged by Flink's own `sql-client.sh -f`."""
+stop by an id prefix, and the rendered script run unchanged by Flink's own `sql-client.sh -f`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.jobs.crafted import Crafted, build
 from tests.jobs.live_job import LiveJob, Record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-FRAUDCTL = [sys.executable, "-m", "jobs.cli"]
+FRAUDCTL = [sys.executable, "-m", "fraudctl.app"]
 
 
 def _env(job: LiveJob) -> dict[str, str]:
@@ -37,9 +37,10 @@ def _env(job: LiveJob) -> dict[str, str]:
     return env
 
 
-def _cli(job: LiveJob, *args: str, timeout: float = 400) -> dict[str, Any] | list[Any]:
+def _run(job: LiveJob, *args: str, timeout: float = 400) -> str:
+    """`fraudctl ARGS` for this run; its stdout (the test fails on a non-zero exit)."""
     proc = subprocess.run(
-        [*FRAUDCTL, *args, "--json"],
+        [*FRAUDCTL, *args],
         cwd=PROJECT_ROOT,
         env=_env(job),
         capture_output=True,
@@ -47,7 +48,11 @@ def _cli(job: LiveJob, *args: str, timeout: float = 400) -> dict[str, Any] | lis
         timeout=timeout,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return json.loads(proc.stdout)
+    return proc.stdout
+
+
+def _cli(job: LiveJob, *args: str, timeout: float = 400) -> dict[str, Any] | list[Any]:
+    return json.loads(_run(job, *args, "--json", timeout=timeout))
 
 
 def _high_value(c: Crafted, at_s: int) -> list[Record]:
@@ -69,6 +74,7 @@ def test_stop_with_savepoint_and_resume_emits_each_alert_once(live_stack: Settin
         assert first["web_url"].endswith(f"/#/job/running/{first['job_id']}/overview")
         listed = _cli(job, "jobs")
         assert any(j["job_id"] == first["job_id"] and j["state"] == "RUNNING" for j in listed)
+        assert first["job_id"] in _run(job, "jobs")  # the table shows whole ids
         job.read(alerts_topic, lambda m: len(m) >= 1, timeout_s=180)
 
         stopped = _cli(job, "stop", first["job_id"], "--savepoint")
@@ -82,6 +88,10 @@ def test_stop_with_savepoint_and_resume_emits_each_alert_once(live_stack: Settin
         ids = [a["value"]["alert_id"] for a in alerts]
         # one alert per HIGH_VALUE transaction: the first is not re-emitted after the restore
         assert len(ids) == 2 and len(set(ids)) == 2
+
+        # a unique prefix names the job; the answer carries the whole id
+        canceled = _cli(job, "stop", resumed_id[:12], "--no-savepoint")
+        assert canceled == {"job_id": resumed_id, "state": "CANCELED", "savepoint": None}
     finally:
         job.close()
         if resumed_id:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from jobs.cli import app
+from fraudctl.app import app
 from jobs.render import TARGET_DIR
 
 runner = CliRunner()

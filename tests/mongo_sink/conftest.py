@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 import yaml
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
 from config import Settings, load_settings
+from fraudctl.topics import ensure_topics
 from mongo_sink.consumer import SinkStats, run
 
 FRAUDCTL = Path(sys.executable).with_name("fraudctl")
@@ -116,15 +117,10 @@ class Env:
         return self._client[self.settings.mongo.database]
 
     def create_topics(self, alert_partitions: int = 2) -> None:
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
-        futures = admin.create_topics(
-            [
-                NewTopic(self.alerts_topic, num_partitions=alert_partitions, replication_factor=1),
-                NewTopic(self.stats_topic, num_partitions=1, replication_factor=1),
-            ]
+        ensure_topics(
+            self.settings.kafka.bootstrap_servers,
+            {self.alerts_topic: alert_partitions, self.stats_topic: 1},
         )
-        for fut in futures.values():
-            fut.result(timeout=30)
 
     def send(self, topic: str, key: bytes | str | None, value: bytes | dict) -> None:
         raw = value if isinstance(value, bytes) else json.dumps(value).encode()

@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from config import Settings, load_settings
-from jobs.cli import app
+from fraudctl.app import app
 from mongo_sink import store
 from mongo_sink.documents import decode
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from fraudctl.topics import ensure_topics
 from producer.cli import parse_start_time
 from producer.generator import GeneratorOptions, generate
 from producer.population import build_population
@@ -106,17 +107,11 @@ def test_produce_to_kafka_and_consume_back(live_stack, unique_name, tmp_path, cl
 @pytest.mark.parametrize("client", ["confluent", "kafka-python"])
 def test_sink_counts_rejected_records(live_stack, unique_name, client) -> None:
     """The broker refuses records over the topic's max.message.bytes: counted as failed."""
-    from confluent_kafka.admin import AdminClient, NewTopic
-
     from producer.sinks import open_kafka_sink
 
     bootstrap = live_stack.kafka.bootstrap_servers
     topic = f"test_reject_{unique_name}"
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    new = NewTopic(
-        topic, num_partitions=1, replication_factor=1, config={"max.message.bytes": "2000"}
-    )
-    admin.create_topics([new])[topic].result(timeout=30)
+    ensure_topics(bootstrap, {topic: 1}, config={"max.message.bytes": "2000"})
     try:
         sink = open_kafka_sink(client, bootstrap, topic, delivery_timeout_ms=15_000)
         for i in range(20):

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -50,12 +51,24 @@ def print_json(data: Any) -> None:
 
 
 def print_table(
-    rows: Iterable[Mapping[str, Any]], columns: Sequence[str], title: str | None = None
+    rows: Iterable[Mapping[str, Any]],
+    columns: Sequence[str],
+    title: str | None = None,
+    whole: Collection[str] = (),
 ) -> None:
-    """Print rows as a rich table with the given column order."""
+    """Print rows as a rich table with the given column order.
+
+    Columns in `whole` (ids meant to be copied) are never cut: the other columns give way
+    first, and on a terminal too narrow even for that the line runs past its edge.
+    """
+    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
     table = Table(title=title, title_justify="left")
-    for col in columns:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row.get(c)) for c in columns))
-    console.print(table)
+    for i, col in enumerate(columns):
+        if col in whole:
+            widest = max([cell_len(col), *(cell_len(r[i]) for r in cells)])
+            table.add_column(col, no_wrap=True, min_width=widest)
+        else:
+            table.add_column(col)
+    for r in cells:
+        table.add_row(*r)
+    console.print(table, crop=False)

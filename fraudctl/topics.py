@@ -1,0 +1,63 @@
+"""Creating Kafka topics, the one way: the stack, the producer, benchmarks and tests call it."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+
+class TopicError(RuntimeError):
+    """A topic could not be created: the broker is unreachable or refused it."""
+
+
+def ensure_topics(
+    bootstrap_servers: str,
+    partitions: Mapping[str, int],
+    timeout_s: float = 30,
+    *,
+    config: Mapping[str, str] | None = None,
+    logger: logging.Logger | None = None,
+) -> list[str]:
+    """Create the topics of `partitions` (name -> partition count) that do not exist yet, with
+    replication factor 1 and topic `config`; return the names created.
+
+    A topic that exists, or that another client creates meanwhile, is fine and left as it is
+    (its partition count is not checked). `logger` receives librdkafka's own log lines.
+    """
+    from confluent_kafka import KafkaError, KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient(
+        {"bootstrap.servers": bootstrap_servers, **({"logger": logger} if logger else {})}
+    )
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise TopicError(
+            f"Kafka at {bootstrap_servers} is unreachable: {exc.args[0].str()}"
+        ) from exc
+    wanted = [
+        NewTopic(name, num_partitions=n, replication_factor=1, config=dict(config or {}))
+        for name, n in partitions.items()
+        if name not in existing
+    ]
+    if not wanted:
+        return []
+    # with an operation timeout the broker answers once the topics exist, so whoever uses
+    # them next (a producer, a job) finds them
+    futures = admin.create_topics(
+        wanted, operation_timeout=timeout_s / 2, request_timeout=timeout_s
+    )
+    created = []
+    for name, fut in futures.items():
+        try:
+            fut.result(timeout=timeout_s)
+        except KafkaException as exc:
+            err = exc.args[0]
+            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise TopicError(f"creating topic {name} failed: {err.str()}") from exc
+        except TimeoutError as exc:
+            raise TopicError(f"creating topic {name}: no answer in {timeout_s:g} s") from exc
+        else:
+            created.append(name)
+    return created
