@@ -71,12 +71,13 @@ def generator(
     return TransactionGenerator(population, opts, s.card_token_secret())
 
 
-def producer(s: Settings) -> Producer:
-    """A Kafka producer batched for bulk loading the input topic."""
+def producer(s: Settings, linger_ms: int = 20) -> Producer:
+    """A Kafka producer batched for bulk loading the input topic (a small `linger_ms` for
+    latency runs, where a record must not wait for its batch)."""
     return Producer(
         {
             "bootstrap.servers": s.kafka.bootstrap_servers,
-            "linger.ms": 20,
+            "linger.ms": linger_ms,
             "batch.num.messages": 10_000,
             "queue.buffering.max.messages": 500_000,
             "compression.type": "lz4",

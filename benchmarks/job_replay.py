@@ -11,10 +11,11 @@ config with those topics, and cancel it at the end.
   source's committed offsets (committed at each checkpoint) until both sources (json and raw)
   have consumed everything. Reports events/s over the whole run (from all tasks RUNNING) and
   in steady state (from the first committed offset).
-- latency: starts the job, then produces at a steady rate with event_time = wall clock, and
-  reads `fraud_alerts` with read_committed. Latency of an alert = the moment it is readable
-  minus the moment its latest transaction was produced (so it includes windows closing, the
-  5 s watermark delay and the exactly-once commit at the next checkpoint).
+- latency: starts the job and `fraudctl sink` (into a database of its own), then produces at a
+  steady rate with event_time = wall clock. Latency of an alert = the moment it is first
+  readable minus the moment its latest transaction was produced, twice: in `fraud_alerts` with
+  read_committed, and in MongoDB. It includes windows closing, the watermark delay and, with
+  `--delivery exactly-once`, the commit at the next checkpoint.
 Results are printed and written to benchmarks/results/job_replay-<mode>-<time>.json.
 """
 
@@ -22,10 +23,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
@@ -39,15 +45,83 @@ from benchmarks.common import (
     population_for,
     producer,
 )
-from config import load_settings
+from config import Settings, load_settings
+from config.settings import environment_overrides
+from config.stack import PROJECT_ROOT
 from jobs.flink_client import FlinkClient
-from jobs.input_progress import input_progress
+from jobs.render import JOB_TEMPLATE
 from jobs.submit import submit
 
 
 def _percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+@dataclass
+class _Replay:
+    """One job's pass over the pre-loaded topic, timed by the offsets its sources commit."""
+
+    job_id: str
+    seconds_from_running: float
+    events_per_s_overall: int
+    events_per_s_steady: int | None
+    vertex_load: list[dict[str, Any]]
+    checkpoint: dict[str, int]
+
+
+def _replay(
+    s: Settings,
+    overrides: dict[str, Any],
+    n: int,
+    sources: tuple[str, ...],
+    timeout_s: float,
+    template: str = JOB_TEMPLATE,
+) -> _Replay:
+    """Submit `template` over the topic, follow its sources (the records they have emitted,
+    from Flink's metrics) until they have read all `n` records, take one more checkpoint (its
+    size is the state the input left) and cancel."""
+    client = FlinkClient(s.flink.jobmanager)
+    job = submit(s, overrides=overrides, template=template)
+    try:
+        client.wait_until_running(job.job_id, timeout_s=300)
+        t_running = time.monotonic()
+        print(f"job {job.job_id} running; following its sources ...", flush=True)
+        t_first, first_done, done = None, 0, 0
+        deadline = time.monotonic() + timeout_s
+        with LoadSampler(client, job.job_id) as sampler:
+            while time.monotonic() < deadline:
+                # every source reads the whole topic: done when the slowest one is
+                emitted = client.source_records(job.job_id)
+                done = min(emitted.get(source, 0) for source in sources)
+                now = time.monotonic()
+                if done > 0 and t_first is None:
+                    t_first, first_done = now, done
+                print(f"  consumed {done:,}/{n:,}", flush=True)
+                if done >= n:
+                    break
+                time.sleep(1.0)
+        t_end = time.monotonic()
+        if done < n:
+            raise SystemExit(f"job consumed only {done:,} of {n:,} within {timeout_s} s")
+        before = client.checkpoint_stats(job.job_id)["completed"]
+        give_up_at = time.monotonic() + 120
+        while client.checkpoint_stats(job.job_id)["completed"] <= before:
+            if time.monotonic() > give_up_at:
+                raise SystemExit("no checkpoint completed within 120 s after the replay")
+            time.sleep(1.0)
+        checkpoint = client.checkpoint_stats(job.job_id)
+    finally:
+        client.cancel(job.job_id)
+    steady = (n - first_done) / (t_end - t_first) if t_first and t_end > t_first else None
+    return _Replay(
+        job_id=job.job_id,
+        seconds_from_running=round(t_end - t_running, 1),
+        events_per_s_overall=round(n / (t_end - t_running)),
+        events_per_s_steady=round(steady) if steady else None,
+        vertex_load=sampler.profile(),
+        checkpoint=checkpoint,
+    )
 
 
 def throughput(args: argparse.Namespace) -> dict[str, Any]:
@@ -62,6 +136,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     prod = producer(s)
     t0 = time.monotonic()
     n = 0
+    cards: set[str] = set()
     for ev in gen.take(args.events):
         while True:
             try:
@@ -69,54 +144,115 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
                 break
             except BufferError:
                 prod.poll(0.05)
+        if ev.kind != "invalid":
+            cards.add(json.loads(ev.value)["card_number"])
         n += 1
         if n % 100_000 == 0:
             prod.poll(0)
             print(f"  pre-loaded {n:,} events ({n / (time.monotonic() - t0):,.0f}/s)", flush=True)
     prod.flush(120)
-    print(f"pre-loaded {n:,} events in {time.monotonic() - t0:.1f} s", flush=True)
+    print(f"pre-loaded {n:,} events ({len(cards):,} cards) in {time.monotonic() - t0:.1f} s")
 
-    client = FlinkClient(s.flink.jobmanager)
-    job = submit(s, overrides=overrides)
-    try:
-        client.wait_until_running(job.job_id, timeout_s=300)
-        t_running = time.monotonic()
-        print(f"job {job.job_id} running; following committed offsets ...", flush=True)
-        sources = ("json", "raw")  # both read the whole topic: done when the slower one is
-        t_first = None
-        first_done = 0
-        deadline = time.monotonic() + args.timeout
-        done = 0
-        with LoadSampler(client, job.job_id) as sampler:
-            while time.monotonic() < deadline:
-                done = min(input_progress(s, source)[0] for source in sources)
-                now = time.monotonic()
-                if done > 0 and t_first is None:
-                    t_first, first_done = now, done
-                print(f"  consumed {done:,}/{n:,}", flush=True)
-                if done >= n:
-                    break
-                time.sleep(1.0)
-        t_end = time.monotonic()
-        if done < n:
-            raise SystemExit(f"job consumed only {done:,} of {n:,} within {args.timeout} s")
-    finally:
-        client.cancel(job.job_id)
-    steady = (n - first_done) / (t_end - t_first) if t_first and t_end > t_first else None
-    return {
+    run = _replay(s, overrides, n, ("transactions", "transactions_unparsed"), args.timeout)
+    result: dict[str, Any] = {
         "mode": "throughput",
         "events": n,
+        "cards": len(cards),
         "partitions": args.partitions,
         "checkpoint_interval": args.checkpoint,
         "state_backend": args.state_backend,
         "population": len(gen.pop.users),
-        "seconds_from_running": round(t_end - t_running, 1),
-        "events_per_s_overall": round(n / (t_end - t_running)),
-        "events_per_s_steady": round(steady) if steady else None,
         "parallelism": args.parallelism,
-        "vertex_load": sampler.profile(),
-        "job_id": job.job_id,
+        **asdict(run),
+        "state_bytes_per_card": round(run.checkpoint["state_size"] / max(len(cards), 1)),
     }
+    if args.ceiling:
+        # the same topic, read and parsed by the job's own source into a blackhole
+        ceiling_overrides = {
+            **overrides,
+            "job": {**overrides["job"], "consumer_group": f"fraud-bench-ceiling-{uid}"},
+        }
+        ceiling = _replay(
+            load_settings(**ceiling_overrides), ceiling_overrides, n, ("transactions",),
+            args.timeout,
+            template="testing/read_ceiling.sql.j2",
+        )  # fmt: skip
+        result["ceiling_events_per_s_steady"] = ceiling.events_per_s_steady
+        result["ceiling_events_per_s_overall"] = ceiling.events_per_s_overall
+        if ceiling.events_per_s_steady and run.events_per_s_steady:
+            result["ratio_to_ceiling"] = round(
+                run.events_per_s_steady / ceiling.events_per_s_steady, 3
+            )
+    return result
+
+
+class _FirstSeen:
+    """When each alert became readable: in `fraud_alerts` (read_committed) and in MongoDB,
+    first sighting per alert_id (at-least-once may deliver an alert twice)."""
+
+    def __init__(self, s: Settings) -> None:
+        self.s = s
+        self.kafka: dict[str, tuple[float, str, list[str]]] = {}
+        self.mongo: dict[str, float] = {}
+        self.stop = threading.Event()
+        self._threads = [
+            threading.Thread(target=self._read_kafka, daemon=True),
+            threading.Thread(target=self._poll_mongo, daemon=True),
+        ]
+
+    def __enter__(self) -> _FirstSeen:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        for t in self._threads:
+            t.join(timeout=30)
+
+    def _read_kafka(self) -> None:
+        c = Consumer(
+            {
+                "bootstrap.servers": self.s.kafka.bootstrap_servers,
+                "group.id": f"bench-reader-{self.s.job.consumer_group}",
+                "isolation.level": "read_committed",
+                "auto.offset.reset": "earliest",
+                "fetch.wait.max.ms": 10,
+            }
+        )
+        c.subscribe([self.s.kafka.topics.fraud_alerts])
+        while not self.stop.is_set():
+            msg = c.poll(0.05)
+            if msg is None or msg.error():
+                continue
+            now = time.time()
+            a = json.loads(msg.value())
+            self.kafka.setdefault(a["alert_id"], (now, a["rule"], a["transaction_ids"]))
+        c.close()
+
+    def _poll_mongo(self) -> None:
+        import pymongo
+
+        client = pymongo.MongoClient(self.s.mongo.uri, serverSelectionTimeoutMS=5000)
+        coll = client[self.s.mongo.database][self.s.mongo.alerts_collection]
+        while not self.stop.wait(0.1):
+            pending = [i for i in list(self.kafka) if i not in self.mongo]
+            if not pending:
+                continue
+            now = time.time()
+            for doc in coll.find({"_id": {"$in": pending}}, {"_id": 1}):
+                self.mongo.setdefault(doc["_id"], now)
+        client.close()
+
+
+def _start_sink(overrides: dict[str, Any], log: Path) -> subprocess.Popen:
+    """`fraudctl sink` for this run's topics and database, as a user runs it."""
+    env = {**os.environ, **environment_overrides(overrides)}
+    fraudctl = str(Path(sys.executable).with_name("fraudctl"))
+    with log.open("w") as fh:
+        return subprocess.Popen(
+            [fraudctl, "sink"], env=env, stdout=fh, stderr=subprocess.STDOUT, cwd=PROJECT_ROOT
+        )
 
 
 def latency(args: argparse.Namespace) -> dict[str, Any]:
@@ -124,68 +260,63 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     overrides = job_overrides(
         uid, args.partitions, args.checkpoint, args.state_backend, args.parallelism
     )
+    overrides["job"]["delivery_guarantee"] = args.delivery
+    if args.slide:
+        overrides["job"]["rules"] = {
+            rule: {"slide": args.slide} for rule in ("velocity", "device_sharing")
+        }
+    overrides["mongo"] = {"database": f"bench_{uid}", "consumer_group": f"bench-sink-{uid}"}
     s = load_settings(**overrides)
     create_topics(s, args.partitions)
     client = FlinkClient(s.flink.jobmanager)
+    population = population_for(args.rate, args.population)
     job = submit(s, overrides=overrides)
+    RESULTS.mkdir(exist_ok=True)
+    sink = _start_sink(overrides, RESULTS / f"latency-sink-{uid}.log")
     produced_at: dict[str, float] = {}
-    seen: list[tuple[str, float, list[str]]] = []
-    stop = threading.Event()
-
-    def read_alerts() -> None:
-        c = Consumer(
-            {
-                "bootstrap.servers": s.kafka.bootstrap_servers,
-                "group.id": f"bench-reader-{uid}",
-                "isolation.level": "read_committed",
-                "auto.offset.reset": "earliest",
-            }
-        )
-        c.subscribe([s.kafka.topics.fraud_alerts])
-        while not stop.is_set():
-            msg = c.poll(0.2)
-            if msg is None or msg.error():
-                continue
-            a = json.loads(msg.value())
-            seen.append((a["rule"], time.time(), a["transaction_ids"]))
-        c.close()
-
-    reader = threading.Thread(target=read_alerts, daemon=True)
     try:
         client.wait_until_running(job.job_id, timeout_s=300)
-        reader.start()
-        print(f"job {job.job_id} running; producing {args.rate}/s for {args.seconds} s", flush=True)
-        population = population_for(args.rate, args.population)
-        gen = generator(s, int(time.time() * 1000) + 1000, args.rate, population)
-        prod = producer(s)
-        t_stop = time.time() + args.seconds
-        sent = 0
-        for ev in gen:
-            now = time.time()
-            if now >= t_stop:
-                break
-            wait = ev.event_time_ms / 1000 - now
-            if wait > 0:
-                time.sleep(wait)
-            prod.produce(s.kafka.topics.transactions, value=ev.value, key=ev.key)
-            if ev.transaction_id:
-                produced_at[ev.transaction_id] = time.time()
-            sent += 1
-            if sent % 1000 == 0:
-                prod.poll(0)
-        prod.flush(30)
-        print(f"sent {sent:,} events; waiting {args.drain} s for the last alerts", flush=True)
-        time.sleep(args.drain)  # let windows, watermark and the last checkpoint pass
+        with _FirstSeen(s) as seen, LoadSampler(client, job.job_id) as sampler:
+            print(
+                f"job {job.job_id} running; producing {args.rate}/s for {args.seconds} s",
+                flush=True,
+            )
+            gen = generator(s, int(time.time() * 1000) + 1000, args.rate, population)
+            prod = producer(s, linger_ms=1)
+            t_stop = time.time() + args.seconds
+            sent = 0
+            for ev in gen:
+                now = time.time()
+                if now >= t_stop:
+                    break
+                wait = ev.event_time_ms / 1000 - now
+                if wait > 0:
+                    time.sleep(wait)
+                prod.produce(s.kafka.topics.transactions, value=ev.value, key=ev.key)
+                if ev.transaction_id:
+                    produced_at[ev.transaction_id] = time.time()
+                sent += 1
+                if sent % 1000 == 0:
+                    prod.poll(0)
+            prod.flush(30)
+            behind = time.time() - t_stop
+            print(f"sent {sent:,} events ({behind:.1f} s behind schedule at the end); "
+                  f"waiting {args.drain} s for the last alerts", flush=True)  # fmt: skip
+            seen.stop.wait(args.drain)  # windows close on their slide; let them
     finally:
-        stop.set()
         client.cancel(job.job_id)
-    by_rule: dict[str, list[float]] = {}
-    for rule, at, txns in seen:
+        sink.terminate()
+        sink.wait(timeout=60)
+    to_kafka: dict[str, list[float]] = {}
+    to_mongo: dict[str, list[float]] = {}
+    for alert_id, (at, rule, txns) in seen.kafka.items():
         times = [produced_at[t] for t in txns if t in produced_at]
-        if times:
-            by_rule.setdefault(rule, []).append(at - max(times))
-    every = [v for vs in by_rule.values() for v in vs]
-    if not every:
+        if not times:
+            continue
+        to_kafka.setdefault(rule, []).append(at - max(times))
+        if alert_id in seen.mongo:
+            to_mongo.setdefault(rule, []).append(seen.mongo[alert_id] - max(times))
+    if not to_kafka:
         raise SystemExit("no alerts were read")
 
     def summary(vs: list[float]) -> dict[str, float]:
@@ -195,15 +326,28 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             "p99_s": round(_percentile(vs, 0.99), 2),
         }
 
+    def by_rule(values: dict[str, list[float]]) -> dict[str, Any]:
+        every = [v for vs in values.values() for v in vs]
+        return {
+            "all_rules": summary(every) if every else None,
+            "per_rule": {r: summary(v) for r, v in sorted(values.items())},
+        }
+
     return {
         "mode": "latency",
         "rate_eps": args.rate,
         "seconds": args.seconds,
         "events_sent": sent,
+        "seconds_behind_schedule": round(behind, 1),
+        "delivery_guarantee": args.delivery,
+        "slide": args.slide or s.job.rules.velocity.slide,
         "checkpoint_interval": args.checkpoint,
         "state_backend": args.state_backend,
-        "all_rules": summary(every),
-        "per_rule": {r: summary(v) for r, v in sorted(by_rule.items())},
+        "alerts_in_kafka": len(seen.kafka),
+        "alerts_in_mongo": len(seen.mongo),
+        "to_kafka": by_rule(to_kafka),
+        "to_mongo": by_rule(to_mongo),
+        "vertex_load": sampler.profile(),
         "job_id": job.job_id,
     }
 
@@ -215,10 +359,20 @@ def main() -> None:
     t.add_argument("--events", type=int, default=1_000_000)
     t.add_argument("--event-rate", type=float, default=2000.0, help="event-time rate of the data")
     t.add_argument("--timeout", type=float, default=1800)
+    t.add_argument(
+        "--ceiling",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also replay the topic with a read-parse-discard job (the ceiling); report the ratio",
+    )
     lat = sub.add_parser("latency", help="event-to-alert latency at a steady rate")
     lat.add_argument("--rate", type=float, default=2000.0)
     lat.add_argument("--seconds", type=float, default=120)
     lat.add_argument("--drain", type=float, default=90)
+    lat.add_argument(
+        "--delivery", default="at-least-once", choices=["at-least-once", "exactly-once"]
+    )
+    lat.add_argument("--slide", default="", help="HOP slide of the window rules (default: config)")
     for p in (t, lat):
         p.add_argument("--partitions", type=int, default=4)
         p.add_argument("--checkpoint", default="10 s", help="checkpoint interval (default 10 s)")

@@ -23,7 +23,7 @@ import requests
 
 from benchmarks.common import RESULTS, create_topics, generator, job_overrides, producer
 from config import Settings, load_settings
-from jobs.flink_client import FlinkClient
+from jobs.flink_client import FlinkClient, FlinkError
 from jobs.submit import submit
 from stack.layout import Layout
 from stack.services import JobManager, TaskManager
@@ -46,11 +46,9 @@ def _heap_mb(s: Settings, path: str) -> float:
 
 
 def _state_mb(client: FlinkClient, s: Settings, job_id: str) -> float:
-    url = f"http://{s.flink.jobmanager}/jobs/{job_id}/checkpoints"
     try:
-        latest = requests.get(url, timeout=5).json()["latest"]["completed"]
-        return (latest or {}).get("state_size", 0) / 2**20
-    except (requests.RequestException, ValueError, KeyError, TypeError):
+        return client.checkpoint_stats(job_id)["state_size"] / 2**20
+    except FlinkError:
         return float("nan")
 
 

@@ -44,14 +44,17 @@ STEPS = [
          ["benchmarks.sink_throughput", "--count", "10000"]),
     Step("replay", ["benchmarks.job_replay", "throughput", "--events", "1000000"],
          ["benchmarks.job_replay", "throughput", "--events", "100000"]),
-    Step("latency-1k", ["benchmarks.job_replay", "latency", "--rate", "1000", "--seconds", "120"],
-         ["benchmarks.job_replay", "latency", "--rate", "1000", "--seconds", "45"]),
+    Step("latency-100", ["benchmarks.job_replay", "latency", "--rate", "100", "--seconds", "120"],
+         ["benchmarks.job_replay", "latency", "--rate", "100", "--seconds", "45"]),
     Step("latency-2k", ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "120"],
          ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "45"]),
-    Step("latency-5k", ["benchmarks.job_replay", "latency", "--rate", "5000", "--seconds", "120"],
-         ["benchmarks.job_replay", "latency", "--rate", "5000", "--seconds", "45"]),
-    Step("latency-20k", ["benchmarks.job_replay", "latency", "--rate", "20000", "--seconds", "60"],
-         ["benchmarks.job_replay", "latency", "--rate", "20000", "--seconds", "45"]),
+    Step("latency-2k-exactly-once",
+         ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "120",
+          "--delivery", "exactly-once"],
+         ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "45",
+          "--delivery", "exactly-once"]),
+    Step("latency-10k", ["benchmarks.job_replay", "latency", "--rate", "10000", "--seconds", "120"],
+         ["benchmarks.job_replay", "latency", "--rate", "10000", "--seconds", "45"]),
     Step("memory", ["benchmarks.memory_soak", "--rate", "1000", "--minutes", "10",
                     "--state-ttl", "5 min"],
          ["benchmarks.memory_soak", "--rate", "1000", "--minutes", "2", "--sample-s", "15"]),
@@ -100,9 +103,16 @@ def summarize(name: str, data: Any) -> str:
         keys = [k for k in data if k.endswith("eps") or "events_per_s" in k]
         return ", ".join(f"{k}: {data[k]:,}" for k in keys) or json.dumps(data)[:200]
     if name.startswith("latency"):
-        a = data.get("all_rules", {})
-        return (f"{data.get('rate_eps')} events/s: p50 {a.get('p50_s')} s, p99 {a.get('p99_s')} s "
-                f"over {a.get('n')} alerts")  # fmt: skip
+        kafka, mongo = data.get("to_kafka", {}), data.get("to_mongo", {})
+        rules = "; ".join(
+            f"{rule} {v['p50_s']}/{v['p99_s']} s"
+            + (f" (Mongo {m['p50_s']}/{m['p99_s']})" if (m := mongo["per_rule"].get(rule)) else "")
+            for rule, v in kafka.get("per_rule", {}).items()
+        )
+        a = kafka.get("all_rules") or {}
+        return (f"{data.get('rate_eps')} events/s, {data.get('delivery_guarantee')}: "
+                f"p50/p99 to Kafka {a.get('p50_s')}/{a.get('p99_s')} s over {a.get('n')} alerts; "
+                f"per rule {rules}")  # fmt: skip
     if name == "memory":
         tm, jm, st = data.get("tm_rss", {}), data.get("jm_rss", {}), data.get("state", {})
         return (

@@ -77,6 +77,23 @@ def _format_errors(err: ValidationError, source: str) -> str:
     return "\n".join(lines)
 
 
+def environment_overrides(overrides: dict[str, Any]) -> dict[str, str]:
+    """The `FRAUD_<SECTION>__<KEY>[__<SUB>]` environment variables that give a child process
+    (another `fraudctl` verb) the same section-dict `overrides` as `load_settings`."""
+    env: dict[str, str] = {}
+
+    def add(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                add(f"{prefix}__{key.upper()}", sub)
+        else:
+            env[prefix] = str(value)
+
+    for section, values in overrides.items():
+        add(f"FRAUD_{section.upper()}", values)
+    return env
+
+
 def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
     """Load YAML config (default `config/default.yaml`), then environment overrides.
 

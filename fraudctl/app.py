@@ -2,7 +2,7 @@
 
 - `stack ...`                      stack/cli.py      local Kafka, Flink, FerretDB
 - `produce`                        producer/cli.py   transaction generator
-- `render | explain | submit | jobs | stop`  jobs/commands.py  the Flink SQL job
+- `render | explain | submit | jobs | stop | dlq`  jobs/commands.py  the Flink SQL job
 - `sink | query ... | evaluate`    mongo_sink/cli.py Kafka -> MongoDB and the analytics
 - `demo`                           jobs/demo.py      the whole pipeline end to end
 """

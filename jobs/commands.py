@@ -175,6 +175,27 @@ def stop(
         console.print(f"canceled {job_id}")
 
 
+def dlq(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """Count the dead-letter topic by reason: invalid records and late transactions."""
+    from jobs.dead_letters import count_by_reason
+
+    s = settings(config)
+    topic = s.kafka.topics.dlq
+    try:
+        with err_console.status(f"reading {topic} ...") as status:
+            counts = count_by_reason(
+                s, lambda read, total: status.update(f"reading {topic}: {read:,}/{total:,}")
+            )
+    except RuntimeError as exc:
+        fail(str(exc))
+    rows = [{"reason": r, "records": n} for r, n in sorted(counts.items())]
+    if json_out:
+        print_json({"topic": topic, "total": sum(counts.values()), "by_reason": rows})
+        return
+    rows.append({"reason": "total", "records": sum(counts.values())})
+    print_table(rows, ["reason", "records"], f"dead letters in {topic}")
+
+
 def register(app: typer.Typer) -> None:
     """Add the job verbs to `fraudctl`."""
     app.command("render")(render)
@@ -182,3 +203,4 @@ def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
     app.command("jobs")(jobs)
     app.command("stop")(stop)
+    app.command("dlq")(dlq)

@@ -125,6 +125,38 @@ class FlinkClient:
             )
         return rows
 
+    def source_records(self, job_id: str) -> dict[str, int]:
+        """Records each source of the job has emitted so far (summed over its subtasks), by
+        source name (`transactions`, ...): how far a job has read, between checkpoints too."""
+        out: dict[str, int] = {}
+        for v in self.job(job_id).get("vertices", []):
+            if not v.get("name", "").startswith("Source: "):
+                continue
+            path = f"/jobs/{job_id}/vertices/{v['id']}/subtasks/metrics"
+            names = [
+                m["id"]
+                for m in self._request("GET", path)
+                if m["id"].startswith("Source__") and m["id"].endswith(".numRecordsOut")
+            ]
+            if not names:
+                continue
+            for m in self._request("GET", path, params={"get": ",".join(names)}):
+                source = m["id"].removeprefix("Source__").split("[", 1)[0]
+                out[source] = out.get(source, 0) + int(float(m.get("sum", 0) or 0))
+        return out
+
+    def checkpoint_stats(self, job_id: str) -> dict[str, int]:
+        """The job's completed checkpoints so far and the newest one's full state size
+        (`state_size`) and bytes written for it (`checkpointed_size`, smaller when
+        incremental); sizes are 0 before the first checkpoint."""
+        body = self._request("GET", f"/jobs/{job_id}/checkpoints")
+        latest = (body.get("latest") or {}).get("completed") or {}
+        return {
+            "completed": int(body.get("counts", {}).get("completed", 0)),
+            "state_size": int(latest.get("state_size") or 0),
+            "checkpointed_size": int(latest.get("checkpointed_size") or 0),
+        }
+
     def cancel(self, job_id: str) -> None:
         self._request("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
 

@@ -114,11 +114,18 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
     }
 
 
-def render_script(settings: Settings, python_files: str | None = None) -> str:
-    """The whole job as one SQL script (settings, DDL, views, one statement set)."""
+JOB_TEMPLATE = "job.sql.j2"
+
+
+def render_script(
+    settings: Settings, python_files: str | None = None, template: str = JOB_TEMPLATE
+) -> str:
+    """The whole job as one SQL script (settings, DDL, views, one statement set); `template`
+    renders another script of sql_templates/ with the same values instead (the benchmarks'
+    read ceiling)."""
     if python_files is None:
         python_files = udfs_zip().as_uri() if settings.flink.ship_udfs else ""
-    text = environment().get_template("job.sql.j2").render(context(settings, python_files))
+    text = environment().get_template(template).render(context(settings, python_files))
     # collapse runs of blank lines left by template control blocks
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 

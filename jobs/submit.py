@@ -19,7 +19,7 @@ from typing import Any
 
 from config import Settings, load_settings
 from config.stack import PROJECT_ROOT
-from jobs.render import JobStatements, parse_script, render_script
+from jobs.render import JOB_TEMPLATE, JobStatements, parse_script, render_script
 
 
 class SubmitError(RuntimeError):
@@ -128,11 +128,13 @@ class Submitted:
         return f"http://{self.jobmanager}/#/job/running/{self.job_id}/overview"
 
 
-def _submit_here(settings: Settings, jobmanager: str, from_savepoint: str | None) -> str:
+def _submit_here(
+    settings: Settings, jobmanager: str, from_savepoint: str | None, template: str = JOB_TEMPLATE
+) -> str:
     # Python workers run as processes on the TaskManagers; without this PyFlink may start a
     # "loopback" worker server in this short-lived client process.
     os.environ["_python_worker_execution_mode"] = "process"  # noqa: SIM112 (PyFlink reads it so)
-    statements = parse_script(render_script(settings))
+    statements = parse_script(render_script(settings, template=template))
     t_env = table_environment(statements, client_config(settings, jobmanager, from_savepoint))
     stmt_set = statement_set(t_env, statements)
     result = stmt_set.execute()
@@ -149,10 +151,12 @@ def submit(
     config_path: Path | None = None,
     overrides: dict[str, Any] | None = None,
     timeout_s: float = 300,
+    template: str = JOB_TEMPLATE,
 ) -> Submitted:
-    """Submit the job to `jobmanager` (default flink.jobmanager) from a subprocess."""
+    """Submit the job (or the script of another `template`) to `jobmanager` (default
+    flink.jobmanager) from a subprocess."""
     jm = jobmanager or settings.flink.jobmanager
-    args = [sys.executable, "-m", "jobs.submit", "--jobmanager", jm]
+    args = [sys.executable, "-m", "jobs.submit", "--jobmanager", jm, "--template", template]
     if from_savepoint:
         args += ["--from-savepoint", from_savepoint]
     if config_path:
@@ -179,11 +183,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobmanager", required=True)
     parser.add_argument("--from-savepoint")
     parser.add_argument("--config")
+    parser.add_argument("--template", default=JOB_TEMPLATE)
     ns = parser.parse_args(argv)
     overrides = json.loads(os.environ.get("FRAUD_SUBMIT_OVERRIDES") or "{}")
     settings = load_settings(ns.config, **overrides)
     try:
-        job_id = _submit_here(settings, ns.jobmanager, ns.from_savepoint)
+        job_id = _submit_here(settings, ns.jobmanager, ns.from_savepoint, ns.template)
     except SubmitError as exc:
         print(str(exc), file=sys.stderr)
         return 1

@@ -18,11 +18,19 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from confluent_kafka import KafkaException
 from pymongo.database import Database
 from pymongo.errors import PyMongoError
 
 from config import Settings
-from fraudctl.cli_common import ConfigOption, JsonOption, fail, print_json, print_table
+from fraudctl.cli_common import (
+    ConfigOption,
+    JsonOption,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+)
 from fraudctl.cli_common import settings as load_cli_settings
 from mongo_sink import queries
 from mongo_sink.queries import QueryError
@@ -305,10 +313,20 @@ def evaluate_cmd(
             help="Judge every alert, not only those within the truth's event-time span.",
         ),
     ] = False,
+    with_dlq: Annotated[
+        bool | None,
+        typer.Option(
+            "--dlq/--no-dlq",
+            help="Read the DLQ topic to tell which missed scenarios came too late "
+            "(default: when the alerts come from MongoDB, not --alerts).",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Precision and recall per rule and per scenario type against the ground truth.
+    """Precision and recall per rule and per scenario type against the ground truth, and why
+    each missed scenario was missed.
 
     By default only alerts whose event time lies in the period the truth covers are judged,
     so earlier runs in the same database do not count as false alarms."""
@@ -338,7 +356,15 @@ def evaluate_cmd(
         fail(str(exc), code=2)
     if not all_alerts:
         alert_docs = ev.within_truth_span(alert_docs, t, dt.timedelta(seconds=slack))
-    result = ev.evaluate(alert_docs, t, dt.timedelta(seconds=slack))
+    late_ids: set[str] = set()
+    if with_dlq or (with_dlq is None and alerts is None):
+        from jobs.dead_letters import late_transaction_ids
+
+        try:
+            late_ids = late_transaction_ids(s)
+        except (RuntimeError, KafkaException) as exc:
+            err_console.print(f"[yellow]late transactions not checked: {exc}[/]")
+    result = ev.evaluate(alert_docs, t, dt.timedelta(seconds=slack), late_ids)
     if as_json:
         print_json(result)
         return
@@ -346,6 +372,12 @@ def evaluate_cmd(
     all_row = {**result["all"], "rule": "ALL"}
     print_table([*result["by_rule"], all_row], ["rule", *cols], title="By rule")
     print_table(result["by_scenario_type"], ["scenario_type", *cols], title="By scenario type")
+    if result["missed"]:
+        print_table(
+            result["missed"],
+            ["scenario_id", "scenario_type", "rule", "entity_id", "first", "why"],
+            title="Missed scenarios",
+        )
     tr = result["truth"]
     print(
         f"truth: {tr['scenarios']} scenarios ({tr['incomplete_scenarios']} incomplete), "

@@ -173,10 +173,62 @@ def within_truth_span(
 LABELLED_RULES = frozenset(spec.expected_rule for spec in SCENARIOS.values())
 
 
+def _minutes(delta: dt.timedelta) -> str:
+    return f"{delta.total_seconds() / 60:.1f} min"
+
+
+def explain_miss(
+    sc: Scenario,
+    alerts: Iterable[Mapping[str, Any]],
+    slack: dt.timedelta = DEFAULT_SLACK,
+    late_ids: frozenset[str] = frozenset(),
+) -> str:
+    """Why no alert matched scenario `sc`: its transactions that came too late for the rule
+    (dead letters `late_event`), else what the alerts say about its entity."""
+    late = sc.transaction_ids & late_ids
+    if late:
+        return (
+            f"{len(late)} of its {len(sc.transaction_ids)} transactions arrived behind the "
+            "watermark (dead letters late_event), too late for a window or pattern"
+        )
+    mine = [a for a in alerts if sc.entity_id is not None and a.get("entity_id") == sc.entity_id]
+    if not mine:
+        return f"no alert of any rule about {sc.entity_type or 'its entity'} {sc.entity_id}"
+    same_rule = [a for a in mine if a.get("rule") == sc.expected_rule]
+    if not same_rule:
+        others = sorted({str(a.get("rule")) for a in mine})
+        return f"alerts about its entity, but only of {', '.join(others)}"
+    if sc.first is None or sc.last is None:
+        return "an alert of its rule about its entity, but no shared transaction"
+    # an alert of the right rule on the entity, outside the span: say how far
+    nearest = min(
+        (t for a in same_rule if (t := parse_time(a.get("event_time"))) is not None),
+        key=lambda t: min(abs(t - sc.first), abs(t - sc.last)),
+        default=None,
+    )
+    if nearest is None:
+        return f"{sc.expected_rule} alerts about its entity have no event time"
+    where = (
+        f"{_minutes(sc.first - nearest)} before" if nearest < sc.first
+        else f"{_minutes(nearest - sc.last)} after"
+    )  # fmt: skip
+    return (
+        f"nearest {sc.expected_rule} alert about its entity is {where} the scenario, outside "
+        f"± {_minutes(slack)} (an earlier alert of the same cooldown period covered it, or the "
+        "scenario's transactions came too late)"
+    )
+
+
 def evaluate(
-    alerts: Iterable[Mapping[str, Any]], truth: Truth, slack: dt.timedelta = DEFAULT_SLACK
+    alerts: Iterable[Mapping[str, Any]],
+    truth: Truth,
+    slack: dt.timedelta = DEFAULT_SLACK,
+    late_ids: Iterable[str] = (),
 ) -> dict[str, Any]:
-    """Per-rule and per-scenario-type precision/recall plus the ALL row."""
+    """Per-rule and per-scenario-type precision/recall, the ALL row, and why each missed
+    scenario was missed (`late_ids`: transactions the job dead-lettered as late_event)."""
+    late = frozenset(late_ids)
+    alerts = list(alerts)
     by_rule_sc: dict[str, list[Scenario]] = defaultdict(list)
     for sc in truth.scenarios:
         by_rule_sc[sc.expected_rule].append(sc)
@@ -237,4 +289,17 @@ def evaluate(
             "same rule as expected, and a shared transaction id or the same entity within "
             f"the scenario's span ± {int(slack.total_seconds())} s"
         ),
+        "missed": [
+            {
+                "scenario_id": sc.scenario_id,
+                "scenario_type": sc.scenario_type,
+                "rule": sc.expected_rule,
+                "entity_id": sc.entity_id,
+                "first": sc.first.isoformat() if sc.first else None,
+                "last": sc.last.isoformat() if sc.last else None,
+                "why": explain_miss(sc, alerts, slack, late),
+            }
+            for sc in truth.scenarios
+            if sc.complete and sc.scenario_id not in recalled_ids
+        ],
     }

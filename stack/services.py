@@ -264,6 +264,9 @@ class _FlinkDaemon(Service):
                 # a TaskManager busy with GC must not be declared lost; a killed one is
                 # noticed at once anyway (its RPC connection drops)
                 "heartbeat.timeout": 60000,
+                # the web UI's flame graphs (and the REST endpoint the benchmarks sample):
+                # where each operator spends its time
+                "rest.flamegraph.enabled": True,
                 "python.executable": python,
                 "python.client.executable": python,
                 "env.pid.dir": str(self.layout.pids),

@@ -30,15 +30,25 @@ def test_summaries_of_each_step_become_one_row_each(tmp_path, monkeypatch: pytes
 def test_from_logs_summarises_the_last_log_of_a_step(tmp_path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(run, "RESULTS", tmp_path)
     monkeypatch.setattr(run, "HERE", tmp_path)
+    p = {"n": 9, "p50_s": 7.5, "p99_s": 21.0}
     summary = {
         "mode": "latency",
-        "rate_eps": 1000.0,
-        "all_rules": {"n": 9, "p50_s": 7.5, "p99_s": 21.0},
+        "rate_eps": 2000.0,
+        "delivery_guarantee": "at-least-once",
+        "to_kafka": {
+            "all_rules": p,
+            "per_rule": {"HIGH_VALUE": {"n": 9, "p50_s": 0.3, "p99_s": 0.6}},
+        },
+        "to_mongo": {
+            "all_rules": p,
+            "per_rule": {"HIGH_VALUE": {"n": 9, "p50_s": 0.8, "p99_s": 1.2}},
+        },
     }
-    (tmp_path / "latency-1k.log").write_text(
+    (tmp_path / "latency-2k.log").write_text(
         "sent 120,000 events\n" + json.dumps(summary, indent=2)
     )
     monkeypatch.setattr("sys.argv", ["run", "--from-logs"])
     run.main()
     md = (tmp_path / "RESULTS.md").read_text()
-    assert "1000.0 events/s: p50 7.5 s, p99 21.0 s over 9 alerts" in md
+    assert "2000.0 events/s, at-least-once: p50/p99 to Kafka 7.5/21.0 s over 9 alerts" in md
+    assert "HIGH_VALUE 0.3/0.6 s (Mongo 0.8/1.2)" in md

@@ -98,3 +98,19 @@ def test_readme_config_reference_names_every_key():
         if f"`{section}." not in reference or leaf not in reference:
             missing.append(key)
     assert missing == []
+
+
+def test_environment_overrides_load_the_same_settings(monkeypatch):
+    from config.settings import environment_overrides
+
+    overrides = {
+        "kafka": {"topics": {"fraud_alerts": "x.alerts"}, "bootstrap_servers": "h:1"},
+        "job": {"delivery_guarantee": "exactly-once"},
+    }
+    for name, value in environment_overrides(overrides).items():
+        monkeypatch.setenv(name, value)
+    s = load_settings()
+    assert s.kafka.topics.fraud_alerts == "x.alerts"
+    assert s.kafka.topics.transactions == "transactions"  # the rest of the section stays
+    assert s.kafka.bootstrap_servers == "h:1"
+    assert s.job.delivery_guarantee == "exactly-once"

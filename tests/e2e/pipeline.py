@@ -24,7 +24,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from config import Settings, load_settings
 from fraudctl.topics import ensure_topics
-from jobs.flink_client import FlinkClient
+from jobs.flink_client import FlinkClient, FlinkError
 from jobs.submit import submit
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import build_population
@@ -72,9 +72,9 @@ class Pipeline:
 
     @classmethod
     def create(
-        cls, stack: Settings, config_file: Path, stack_overrides: dict, uid: str
+        cls, stack: Settings, config_file: Path, stack_overrides: dict, uid: str, **job: Any
     ) -> Pipeline:
-        overrides = deep_merge(stack_overrides, run_overrides(uid))
+        overrides = deep_merge(stack_overrides, run_overrides(uid, **job))
         overrides = deep_merge(
             overrides,
             {"mongo": {"database": f"fault_{uid}", "consumer_group": f"sink-{uid}"}},
@@ -97,10 +97,9 @@ class Pipeline:
 
     def completed_checkpoints(self) -> int:
         try:
-            body = self.client._request("GET", f"/jobs/{self.job_id}/checkpoints")
-        except Exception:  # JobManager restarting: no checkpoints to report right now
+            return self.client.checkpoint_stats(self.job_id)["completed"]
+        except FlinkError:  # JobManager restarting: no checkpoints to report right now
             return 0
-        return int(body.get("counts", {}).get("completed", 0))
 
     def wait_for_new_checkpoint(self, timeout_s: float = 60) -> None:
         before = self.completed_checkpoints()

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -17,6 +20,8 @@ from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
 from config import Settings, load_settings
+from config.settings import environment_overrides
+from config.stack import PROJECT_ROOT
 from fraudctl.topics import ensure_topics
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
@@ -183,6 +188,21 @@ class LiveJob:
         ).values():
             with contextlib.suppress(Exception):  # already gone is fine
                 f.result(timeout=30)
+
+    def fraudctl(self, *args: str, timeout: float = 400) -> str:
+        """`fraudctl ARGS` pointed at this run's topics through FRAUD_<SECTION>__<KEY>
+        environment overrides; its stdout (the test fails on a non-zero exit)."""
+        env = {**os.environ, **environment_overrides(self.overrides)}
+        proc = subprocess.run(
+            [sys.executable, "-m", "fraudctl.app", *args],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout
 
     def close(self) -> None:
         if self.job_id:

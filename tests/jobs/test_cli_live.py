@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -14,45 +13,20 @@ from typing import Any
 import pytest
 
 from config import Settings
-from config.stack import PROJECT_ROOT
 from jobs.flink_client import FlinkClient
 from jobs.render import render_script
 from tests.jobs.crafted import Crafted, build
 from tests.jobs.live_job import LiveJob, Record
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-FRAUDCTL = [sys.executable, "-m", "fraudctl.app"]
-
-
-def _env(job: LiveJob) -> dict[str, str]:
-    """Environment overrides that point the CLI at this run's topics (FRAUD_<SECTION>__<KEY>)."""
-    env = dict(os.environ)
-    for section, values in job.overrides.items():
-        for key, value in values.items():
-            if isinstance(value, dict):
-                for sub, v in value.items():
-                    env[f"FRAUD_{section.upper()}__{key.upper()}__{sub.upper()}"] = str(v)
-            else:
-                env[f"FRAUD_{section.upper()}__{key.upper()}"] = str(value)
-    return env
 
 
 def _run(job: LiveJob, *args: str, timeout: float = 400) -> str:
-    """`fraudctl ARGS` for this run; its stdout (the test fails on a non-zero exit)."""
-    proc = subprocess.run(
-        [*FRAUDCTL, *args],
-        cwd=PROJECT_ROOT,
-        env=_env(job),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc.stdout
+    return job.fraudctl(*args, timeout=timeout)
 
 
 def _cli(job: LiveJob, *args: str, timeout: float = 400) -> dict[str, Any] | list[Any]:
-    return json.loads(_run(job, *args, "--json", timeout=timeout))
+    return json.loads(job.fraudctl(*args, "--json", timeout=timeout))
 
 
 def _high_value(c: Crafted, at_s: int) -> list[Record]:

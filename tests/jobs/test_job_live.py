@@ -9,6 +9,7 @@ determinism check), so the whole module costs two job submissions.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections import Counter
@@ -200,6 +201,13 @@ def test_bad_records_land_in_the_dlq_with_the_right_reason(run):
         if isinstance(d["payload"], dict) and d["reason"] != "missing_field:card_number":
             assert re.fullmatch(r"\d{4}", d["payload"]["card_last4"])
             assert re.fullmatch(r"[0-9a-f]{32}", d["payload"]["card_token"])
+
+
+def test_fraudctl_dlq_counts_the_dead_letters_by_reason(run):
+    counted = json.loads(run.job.fraudctl("dlq", "--json"))
+    by_reason = {r["reason"]: r["records"] for r in counted["by_reason"]}
+    assert by_reason == dict(run.crafted.expected_dlq)
+    assert counted["total"] == sum(run.crafted.expected_dlq.values())
 
 
 def test_valid_records_around_bad_ones_are_still_detected(run, token):

@@ -201,3 +201,26 @@ def test_alerts_outside_the_truths_period_are_not_judged() -> None:
     assert other_run not in kept
     assert len(kept) == len(ALERTS)
     assert evaluate(kept, truth)["all"] == evaluate(ALERTS, truth)["all"]
+
+
+def test_each_missed_scenario_is_explained() -> None:
+    result = evaluate(ALERTS, read_truth(truth_lines()))
+    assert [m["scenario_id"] for m in result["missed"]] == ["S2"]  # S5 is incomplete
+    why = result["missed"][0]["why"]
+    # A3 (VELOCITY, card B, 22:30) is 18 min after S2's last event, outside ± 5 min
+    assert why.startswith("nearest VELOCITY alert about its entity is 18.0 min after")
+
+
+def test_a_miss_without_any_alert_on_the_entity_says_so() -> None:
+    alerts = [a for a in ALERTS if a["alert_id"] != "A3"]
+    (missed,) = evaluate(alerts, read_truth(truth_lines()))["missed"]
+    assert missed["why"] == "no alert of any rule about card B"
+    other_rule = [*alerts, al("A10", "HIGH_VALUE", "card", "B", ["t5"], "22:11")]
+    (missed,) = evaluate(other_rule, read_truth(truth_lines()))["missed"]
+    assert missed["why"] == "alerts about its entity, but only of HIGH_VALUE"
+
+
+def test_a_miss_whose_transactions_came_late_says_so() -> None:
+    alerts = [a for a in ALERTS if a["alert_id"] != "A3"]
+    (missed,) = evaluate(alerts, read_truth(truth_lines()), late_ids={"t6", "t7", "t99"})["missed"]
+    assert missed["why"].startswith("2 of its 4 transactions arrived behind the watermark")
