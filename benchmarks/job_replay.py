@@ -375,7 +375,7 @@ def main() -> None:
     lat.add_argument("--slide", default="", help="HOP slide of the window rules (default: config)")
     for p in (t, lat):
         p.add_argument("--partitions", type=int, default=4)
-        p.add_argument("--checkpoint", default="10 s", help="checkpoint interval (default 10 s)")
+        p.add_argument("--checkpoint", default="30 s", help="checkpoint interval (default 30 s)")
         p.add_argument("--state-backend", default="hashmap", choices=["hashmap", "rocksdb"])
         p.add_argument("--parallelism", type=int, default=1, help="job parallelism (default 1)")
         p.add_argument(

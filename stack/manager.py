@@ -11,7 +11,14 @@ from config import Settings
 from fraudctl import topics
 from stack.install import install
 from stack.layout import Layout
-from stack.process import pid_alive, port_in_use, read_pids, terminate
+from stack.process import (
+    descendants,
+    kill_orphans,
+    pid_alive,
+    port_in_use,
+    read_pids,
+    terminate,
+)
 from stack.services import JobManager, Service, TaskManager, all_services, optional_services
 
 console = Console(stderr=True)
@@ -157,6 +164,7 @@ def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) 
     pids = svc.pids()
     if not pids:
         raise StackError(f"{name} is not running")
+    below = [c for p in pids for c in descendants(p)]
     for p in pids:
         os.kill(p, sig)
     deadline = time.monotonic() + wait_s
@@ -169,6 +177,7 @@ def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) 
         if time.monotonic() > deadline:
             raise StackError(f"{name} (pid {pids[0]}) still runs {wait_s:.0f} s after {sig!r}")
         time.sleep(0.1)
+    kill_orphans(below)  # a TaskManager killed with -9 leaves its Python workers behind
     return pids[0]
 
 

@@ -88,8 +88,38 @@ def spawn(cmd: list[str], log_file: Path, pid_file: Path, env: dict[str, str], c
     return proc.pid
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (its children, theirs, ...), from /proc: what a service started
+    itself, such as Flink's Python UDF workers, which outlive a TaskManager killed with -9."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def kill_orphans(pids: list[int]) -> None:
+    """SIGKILL what is left of a stopped service's descendants (taken before it was stopped)."""
+    for p in pids:
+        if pid_alive(p):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+
+
 def terminate(pids: list[int], marker: str, timeout_s: float = 30.0) -> None:
-    """SIGTERM the given pids, wait up to `timeout_s`, then SIGKILL what is left."""
+    """SIGTERM the given pids, wait up to `timeout_s`, then SIGKILL what is left, and their
+    descendants that outlived them."""
+    below = [c for p in pids if pid_alive(p, marker) for c in descendants(p)]
     for sig, wait in ((signal.SIGTERM, timeout_s), (signal.SIGKILL, 10.0)):
         targets = [p for p in pids if pid_alive(p, marker)]
         for p in targets:
@@ -99,7 +129,8 @@ def terminate(pids: list[int], marker: str, timeout_s: float = 30.0) -> None:
         while time.monotonic() < deadline and any(pid_alive(p, marker) for p in targets):
             time.sleep(0.2)
         if not any(pid_alive(p, marker) for p in targets):
-            return
+            break
+    kill_orphans(below)
 
 
 def tail(path: Path, lines: int = 30) -> str:

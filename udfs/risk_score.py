@@ -11,16 +11,19 @@ Features (weights from config `job.rules.risk_score.weights`; defaults in parent
 
 score = sum(weight_f * feature_f) / sum(weights), so it stays in [0, 1] for any weights >= 0.
 The settings reach the Flink UDF as one JSON string literal in the rendered SQL, so the script
-shows every number that decides an alert.
+shows every number that decides an alert. Scores are computed a batch at a time (numpy,
+`risk_scores`); the one-transaction functions are that batch of one.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
+
+import numpy as np
 
 DEFAULT_WEIGHTS = {
     "amount": 0.35,
@@ -59,6 +62,64 @@ class RiskParams:
         )
 
 
+def feature_columns(
+    amount: Sequence[float | None],
+    channel: Sequence[str | None],
+    merchant_category: Sequence[str | None],
+    currency: Sequence[str | None],
+    event_hour: Sequence[int | None],
+    params: RiskParams,
+) -> dict[str, np.ndarray]:
+    """Each feature of a batch of transactions, as arrays of values in [0, 1] (see the module
+    docstring); a missing or non-finite amount counts as 0, a missing hour as not night."""
+    import pandas as pd
+
+    amt = pd.to_numeric(pd.Series(amount, dtype="object"), errors="coerce").to_numpy(float)
+    amt = np.where(np.isfinite(amt), amt, 0.0)
+    hour = pd.to_numeric(pd.Series(event_hour, dtype="object"), errors="coerce").to_numpy(float)
+    cur = pd.Series(currency, dtype="object")
+    lo, hi = params.night_hours
+    with np.errstate(invalid="ignore"):  # NaN hours compare False: not night
+        night = (hour >= lo) & (hour < hi)
+    return {
+        "amount": np.minimum(np.maximum(amt, 0.0) / params.amount_scale, 1.0),
+        "night": night.astype(float),
+        "risky_category": pd.Series(merchant_category, dtype="object")
+        .isin(params.risky_categories)
+        .to_numpy(float),
+        "channel_online": pd.Series(channel, dtype="object")
+        .isin(params.online_channels)
+        .to_numpy(float),
+        "round_amount": ((amt >= 100) & (np.mod(amt, 100) == 0)).astype(float),
+        "foreign_currency": (cur.notna() & (cur != params.home_currency)).to_numpy(float),
+    }
+
+
+def risk_scores(
+    amount: Sequence[float | None],
+    channel: Sequence[str | None],
+    merchant_category: Sequence[str | None],
+    currency: Sequence[str | None],
+    event_hour: Sequence[int | None],
+    params: RiskParams | None = None,
+) -> np.ndarray:
+    """The weighted mean of `feature_columns(...)` per transaction, rounded to 4 decimals, in
+    [0, 1]; NaN where the amount is missing. Vectorized: one numpy pass per batch."""
+    params = params or RiskParams()
+    f = feature_columns(amount, channel, merchant_category, currency, event_hour, params)
+    total = sum(params.weights.values())
+    n = len(f["amount"])
+    if total <= 0:
+        scores = np.zeros(n)
+    else:
+        weighted = sum(w * f.get(name, np.zeros(n)) for name, w in params.weights.items())
+        scores = np.round(np.clip(weighted / total, 0.0, 1.0), 4)
+    import pandas as pd
+
+    missing = pd.isna(pd.Series(amount, dtype="object")).to_numpy(bool)
+    return np.where(missing, np.nan, scores)
+
+
 def features(
     amount: float,
     channel: str | None,
@@ -67,19 +128,11 @@ def features(
     event_hour: int | None,
     params: RiskParams,
 ) -> dict[str, float]:
-    """Each feature's value in [0, 1] (see the module docstring)."""
-    lo, hi = params.night_hours
-    amt = float(amount) if amount is not None and math.isfinite(float(amount)) else 0.0
-    return {
-        "amount": min(max(amt, 0.0) / params.amount_scale, 1.0),
-        "night": 1.0 if event_hour is not None and lo <= event_hour < hi else 0.0,
-        "risky_category": 1.0 if merchant_category in params.risky_categories else 0.0,
-        "channel_online": 1.0 if channel in params.online_channels else 0.0,
-        "round_amount": 1.0 if amt >= 100 and amt % 100 == 0 else 0.0,
-        "foreign_currency": (
-            1.0 if currency is not None and currency != params.home_currency else 0.0
-        ),
-    }
+    """Each feature's value in [0, 1] for one transaction (`feature_columns` on a batch of one)."""
+    cols = feature_columns(
+        [amount], [channel], [merchant_category], [currency], [event_hour], params
+    )
+    return {name: float(values[0]) for name, values in cols.items()}
 
 
 def risk_score(
@@ -90,55 +143,32 @@ def risk_score(
     event_hour: int | None,
     params: RiskParams | None = None,
 ) -> float:
-    """The weighted mean of `features(...)`, rounded to 4 decimals, in [0, 1]."""
-    params = params or RiskParams()
-    f = features(amount, channel, merchant_category, currency, event_hour, params)
-    total = sum(params.weights.values())
-    if total <= 0:
-        return 0.0
-    score = sum(w * f.get(name, 0.0) for name, w in params.weights.items()) / total
-    return round(min(max(score, 0.0), 1.0), 4)
+    """The score of one transaction (`risk_scores` on a batch of one)."""
+    batch = risk_scores([amount], [channel], [merchant_category], [currency], [event_hour], params)
+    return float(batch[0])
 
 
 @lru_cache(maxsize=8)
-def _params(text: str) -> RiskParams:
+def params_from_json(text: str) -> RiskParams:
+    """The parsed settings literal the rendered SQL passes to the UDF (cached: it is the same
+    string for every batch)."""
     return RiskParams.from_json(text)
 
 
-def _score_row(
-    amount: float | None,
-    channel: str | None,
-    merchant_category: str | None,
-    currency: str | None,
-    event_hour: int | None,
-    params_json: str,
-) -> float | None:
-    """UDF body: NULL amount gives NULL, anything else a score."""
-    if amount is None:
-        return None
-    return risk_score(
-        amount, channel, merchant_category, currency, event_hour, _params(params_json)
-    )
-
-
 def _score_batch(amount, channel, merchant_category, currency, event_hour, params_json):  # type: ignore[no-untyped-def]
-    """Vectorized UDF body: pandas Series in (the params literal arrives as a Series too),
-    a Series of scores out."""
+    """Vectorized UDF body: pandas Series in (the params literal arrives as a Series too), a
+    Series of scores out (NaN where the amount is NULL)."""
     import pandas as pd
 
     text = params_json if isinstance(params_json, str) else params_json.iloc[0]
-    params = _params(text)
-
-    def one(a, ch, cat, cur, hour):  # type: ignore[no-untyped-def]
-        if a is None or pd.isna(a):
-            return None
-        h = None if hour is None or pd.isna(hour) else int(hour)
-        return risk_score(float(a), ch, cat, cur, h, params)
-
-    scores = [
-        one(*row)
-        for row in zip(amount, channel, merchant_category, currency, event_hour, strict=True)
-    ]
+    scores = risk_scores(
+        amount.tolist(),
+        channel.tolist(),
+        merchant_category.tolist(),
+        currency.tolist(),
+        event_hour.tolist(),
+        params_from_json(text),
+    )
     return pd.Series(scores, dtype="float64")
 
 

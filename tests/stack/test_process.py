@@ -8,7 +8,15 @@ import subprocess
 import sys
 import time
 
-from stack.process import live_pids, pid_alive, port_in_use, spawn, tail, terminate
+from stack.process import (
+    descendants,
+    live_pids,
+    pid_alive,
+    port_in_use,
+    spawn,
+    tail,
+    terminate,
+)
 from tests.polling import wait_until
 
 
@@ -69,3 +77,20 @@ def test_port_in_use_sees_a_listener():
         port = s.getsockname()[1]
         assert port_in_use("127.0.0.1", port)
     assert not port_in_use("127.0.0.1", port)
+
+
+def test_terminate_also_ends_what_the_process_started(tmp_path):
+    # a service that starts a worker of its own and ignores SIGTERM for it, as a TaskManager
+    # leaves its Python UDF workers behind when it is killed
+    script = "trap '' TERM; sleep 300 & sleep 300 & wait"
+    pid = spawn(
+        ["bash", "-c", script, "svc-with-workers"],
+        tmp_path / "svc.log",
+        tmp_path / "svc.pid",
+        dict(os.environ),
+        tmp_path,
+    )
+    wait_until(lambda: len(descendants(pid)) == 2, 10, "the two workers to start")
+    workers = descendants(pid)
+    terminate([pid], "svc-with-workers", timeout_s=2)
+    wait_until(lambda: not any(pid_alive(w) for w in [pid, *workers]), 10, "no process left")

@@ -9,7 +9,7 @@ import pytest
 
 from config import load_settings
 from jobs.render import risk_score_params
-from udfs.risk_score import RiskParams, _score_batch, _score_row, features, risk_score
+from udfs.risk_score import RiskParams, _score_batch, features, risk_score, risk_scores
 
 
 def test_the_riskiest_transaction_scores_one():
@@ -71,9 +71,28 @@ def test_the_udf_body_reads_the_rendered_settings_and_passes_nulls_through():
     s = load_settings(job={"rules": {"risk_score": {"weights": {"channel_online": 1.0}}}})
     params = risk_score_params(s)
     assert json.loads(params)["weights"] == {"channel_online": 1.0}
-    assert _score_row(10.0, "online", None, None, 12, params) == 1.0
-    assert _score_row(10.0, "pos", None, None, 12, params) == 0.0
-    assert _score_row(None, "online", None, None, 12, params) is None
+    out = _score_batch(
+        pd.Series([10.0, 10.0, None]),
+        pd.Series(["online", "pos", "online"]),
+        pd.Series([None, None, None]),
+        pd.Series([None, None, None]),
+        pd.Series([12, 12, 12]),
+        pd.Series([params] * 3),
+    )
+    assert out.iloc[0] == 1.0 and out.iloc[1] == 0.0 and pd.isna(out.iloc[2])
+
+
+def test_a_batch_scores_each_transaction_as_if_alone():
+    rows = [
+        (1000.0, "online", "electronics", "USD", 1),
+        (23.45, "pos", "grocery", "USD", 14),
+        (300.0, "web", "travel", "EUR", 4),
+        (float("inf"), None, None, None, None),
+        (-5.0, "ecommerce", "crypto", "GBP", 23),
+        (100.0, "pos", "jewelry", None, 0),
+    ]
+    batch = risk_scores(*zip(*rows, strict=True))
+    assert list(batch) == [risk_score(*row) for row in rows]
 
 
 def test_the_vectorized_udf_body_scores_a_batch_like_the_pure_function():
