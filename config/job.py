@@ -175,6 +175,15 @@ class JobSettings(BaseModel):
     window_stats: WindowStatsSettings = Field(default_factory=WindowStatsSettings)
     rules: Rules = Field(default_factory=Rules)
 
+    def longest_horizon_ms(self) -> int:
+        """The longest event-time span over which the job relates two transactions of one
+        entity: a rule's `window` or `within`, or the alert cooldown."""
+        spans = [self.alert_cooldown]
+        for name in rule_names():
+            rule = getattr(self.rules, name)
+            spans += [getattr(rule, f) for f in ("window", "within") if hasattr(rule, f)]
+        return max(duration_ms(span) for span in spans)
+
     @model_validator(mode="after")
     def _ttl_covers_cooldown(self) -> JobSettings:
         cooldown_ms = duration_ms(self.alert_cooldown)

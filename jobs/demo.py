@@ -82,6 +82,20 @@ def _last_event_time(s: Settings) -> datetime | None:
     return latest
 
 
+def run_start(
+    now: datetime, minutes: float, previous: datetime | None, horizon_ms: int
+) -> datetime:
+    """Event time of a run's first transaction: `minutes` before `now`, so the run ends about
+    now; but after an earlier run's last transaction (`previous`) by more than the job's
+    longest horizon. A replay into the past would be late data for a job that already ran,
+    and the same seed replays the same cards: a run closer than the horizon would pair one
+    run's card with the other's (IMPOSSIBLE_TRAVEL relates purchases up to 24 h apart)."""
+    start = now - timedelta(minutes=minutes)
+    if previous is None:
+        return start
+    return max(start, previous + timedelta(milliseconds=horizon_ms, minutes=1))
+
+
 def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
     """Wait (bounded) until the job has read the whole input (its offsets are committed at
     each checkpoint), then until the alert count in MongoDB has not changed for `quiet_s`."""
@@ -148,12 +162,7 @@ def demo(
     run_dir = s.stack.resolve(s.stack.run_dir).parent / "demo"
     run_dir.mkdir(parents=True, exist_ok=True)
     truth = run_dir / f"truth-{datetime.now(UTC):%Y%m%dT%H%M%S}.jsonl"
-    # event time must move forward for a job that already ran: a replay into the past
-    # would be late data, dropped by every window and pattern
-    start = datetime.now(UTC) - timedelta(minutes=minutes)
-    previous = _last_event_time(s)
-    if previous is not None and previous + timedelta(minutes=1) > start:
-        start = previous + timedelta(minutes=1)
+    start = run_start(datetime.now(UTC), minutes, _last_event_time(s), s.job.longest_horizon_ms())
     count = int(minutes * 60 / speedup * rate)
     _fraudctl(
         "produce",

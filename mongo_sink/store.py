@@ -55,6 +55,12 @@ TRANSIENT = (
     WTimeoutError,
 )
 
+# ReplaceOne operations per update command. FerretDB v1.24 (SQLite backend) keeps one of its
+# 100 pooled connections per statement until the whole command ends, so a command of more than
+# ~100 replacements waits for a connection forever and hangs that database for every client
+# (measured: 99 finish in 0.4 s, 120 never do). Chunks of 50 leave room for concurrent readers.
+REPLACE_CHUNK = 50
+
 # (collection role, index keys); names are MongoDB's defaults
 ALERT_INDEXES: list[list[tuple[str, int]]] = [
     [("rule", ASCENDING)],
@@ -193,6 +199,15 @@ def _replace_if_changed(
 def _upsert(
     coll: Collection, docs: Sequence[dict[str, Any]], indexes: Sequence[int], result: WriteResult
 ) -> WriteResult:
+    """Replace (or insert) `docs[i]` for each of `indexes`, REPLACE_CHUNK per command."""
+    for start in range(0, len(indexes), REPLACE_CHUNK):
+        _upsert_chunk(coll, docs, indexes[start : start + REPLACE_CHUNK], result)
+    return result
+
+
+def _upsert_chunk(
+    coll: Collection, docs: Sequence[dict[str, Any]], indexes: Sequence[int], result: WriteResult
+) -> None:
     ops = [ReplaceOne({"_id": docs[i]["_id"]}, docs[i], upsert=True) for i in indexes]
     try:
         res = coll.bulk_write(ops, ordered=False)
@@ -210,7 +225,6 @@ def _upsert(
         result.replaced += res_details.get("nMatched", 0)
         if retry:
             _upsert(coll, docs, retry, result)
-        return result
+        return
     result.inserted += res.upserted_count
     result.replaced += res.matched_count
-    return result

@@ -8,8 +8,11 @@ import pytest
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from confluent_kafka import Producer
+from pymongo import MongoClient
 
-from tests.mongo_sink.conftest import Env, make_alert, make_stat, sink_thread
+from mongo_sink import store
+from mongo_sink.documents import decode
+from tests.mongo_sink.conftest import BASE_MS, Env, iso, make_alert, make_stat, sink_thread
 from tests.polling import wait_until
 
 pytestmark = pytest.mark.integration
@@ -129,3 +132,26 @@ def test_indexes_for_the_queries_exist_after_start(sink_env: Env) -> None:
         for v in sink_env.db[m.window_stats_collection].index_information().values()
     }
     assert ("granularity", "window_start") in ws_keys
+
+
+@pytest.mark.parametrize("strategy", ["insert_first", "upsert"])
+def test_a_batch_replacing_hundreds_of_documents_completes(sink_env: Env, strategy) -> None:
+    """A replayed batch whose documents all changed (an at-least-once job re-sends its alerts
+    with a new `detected_at`) is replaced in full; one update command of that size used to
+    hang FerretDB's SQLite backend (store.REPLACE_CHUNK)."""
+    n = 3 * store.REPLACE_CHUNK + 7
+    first = [make_alert(i) for i in range(n)]
+    again = [make_alert(i, detected_at=iso(BASE_MS + i * 1000 + 9000)) for i in range(n)]
+    client = MongoClient(sink_env.settings.mongo.uri, socketTimeoutMS=60_000)
+    try:
+        coll = client[sink_env.settings.mongo.database][sink_env.settings.mongo.alerts_collection]
+        docs = [decode("alert", json.dumps(a).encode()) for a in first]
+        assert store.write(coll, docs, strategy).inserted == n
+        result = store.write(
+            coll, [decode("alert", json.dumps(a).encode()) for a in again], strategy
+        )
+        assert result.inserted + result.replaced == n and not result.rejected
+        stored = {d["_id"]: d["detected_at"] for d in coll.find({}, {"detected_at": 1})}
+        assert stored == {a["alert_id"]: a["detected_at"] for a in again}
+    finally:
+        client.close()
