@@ -32,6 +32,9 @@ class StackSettings(BaseModel):
     data_dir: Path = Path(".run/data")
     log_dir: Path = Path(".run/logs")
     run_dir: Path = Path(".run/pids")
+    # TaskManager processes (each with taskmanager_slots slots and taskmanager_memory): the
+    # local way to run the job at a parallelism spread over several JVMs, as on a real cluster
+    taskmanagers: PositiveInt = Field(default=1, le=8)
     taskmanager_slots: PositiveInt = 4
     # the job's keyed state lives on the TaskManager heap (flink.state_backend hashmap), so most
     # of the process goes to the heap: managed memory only serves the Python UDF workers (and

@@ -105,6 +105,8 @@ def up(settings: Settings, install_missing: bool = True) -> list[str]:
     cluster_started = False
     for svc in services:
         if svc.name not in down_now:
+            if isinstance(svc, TaskManager) and len(svc.pids()) < settings.stack.taskmanagers:
+                svc.start()  # some of them run: start the missing ones
             if not svc.health().ok:  # running but not ready yet (e.g. just restarted)
                 _wait_healthy(svc, settings.stack.start_timeout_s)
             continue

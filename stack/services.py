@@ -275,7 +275,8 @@ class _FlinkDaemon(Service):
         )
         (conf / "config.yaml").write_text(yaml.safe_dump(base, sort_keys=True))
         (conf / "masters").write_text(f"{h}:{s.ports.flink_rest}\n")
-        (conf / "workers").write_text("localhost\n")
+        # start-cluster.sh starts one TaskManager per line
+        (conf / "workers").write_text("localhost\n" * s.taskmanagers)
 
     def run_script(self, script: str, *args: str) -> None:
         proc = subprocess.run(
@@ -339,12 +340,15 @@ class TaskManager(_FlinkDaemon):
         return None
 
     def start(self) -> None:
+        """Start the TaskManagers that are missing (flink-daemon.sh adds one per call)."""
         self.write_config()
-        self.run_script("taskmanager.sh", "start")
+        for _ in range(self.settings.stack.taskmanagers - len(self.pids())):
+            self.run_script("taskmanager.sh", "start")
 
     def health(self) -> Health:
         if not self.pids():
             return Health(False, "process not running")
+        wanted = self.settings.stack.taskmanagers
         try:
             tms = requests.get(f"{self.rest_url}/taskmanagers", timeout=2).json()["taskmanagers"]
         except (requests.RequestException, ValueError, KeyError):
@@ -353,9 +357,10 @@ class TaskManager(_FlinkDaemon):
 
         now_ms = time.time() * 1000
         fresh = [t for t in tms if now_ms - t.get("timeSinceLastHeartbeat", 0) < 10_000]
-        if not fresh:
-            return Health(False, "not registered with the JobManager")
-        return Health(True, f"{sum(t.get('slotsNumber', 0) for t in fresh)} slots registered")
+        if len(fresh) < wanted:
+            return Health(False, f"{len(fresh)} of {wanted} registered with the JobManager")
+        slots = sum(t.get("slotsNumber", 0) for t in fresh)
+        return Health(True, f"{len(fresh)} TaskManager(s), {slots} slots registered")
 
 
 class FerretDB(Service):

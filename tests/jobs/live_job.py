@@ -69,13 +69,17 @@ class LiveJob:
     consumed: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, base: Settings, uid: str, **job: Any) -> LiveJob:
+    def create(
+        cls, base: Settings, uid: str, parallelism: int = 1, partitions: int = 1, **job: Any
+    ) -> LiveJob:
+        """A run at `parallelism` reading `partitions` input partitions (outputs: one each)."""
         overrides = run_overrides(uid, **job)
+        overrides["flink"]["parallelism"] = parallelism
         s = load_settings(**overrides)
         t = s.kafka.topics
         ensure_topics(
             s.kafka.bootstrap_servers,
-            dict.fromkeys([t.transactions, t.fraud_alerts, t.window_stats, t.dlq], 1),
+            {t.transactions: partitions, t.fraud_alerts: 1, t.window_stats: 1, t.dlq: 1},
         )
         return cls(settings=s, overrides=overrides, client=FlinkClient(base.flink.jobmanager))
 

@@ -214,3 +214,40 @@ def test_down_leaves_no_project_process(iso):
                 survivors.append((entry.name, cmd[:120]))
     assert survivors == []
     assert all(not row["healthy"] for row in _status(config_file).values())
+
+
+def test_two_taskmanagers_start_register_and_a_lost_one_is_restored(iso, tmp_path):
+    """stack.taskmanagers: 2 runs two TaskManager JVMs; `up` starts only a missing one."""
+    settings, config_file = iso
+    config = yaml.safe_load(config_file.read_text())
+    config["stack"]["taskmanagers"] = 2
+    two = tmp_path / "two-taskmanagers.yaml"
+    two.write_text(yaml.safe_dump(config))
+    rest = f"http://{settings.flink.jobmanager}"
+
+    def registered() -> int:
+        return requests.get(f"{rest}/overview", timeout=5).json()["taskmanagers"]
+
+    try:
+        proc = _fraudctl(two, "stack", "up")
+        assert proc.returncode == 0, proc.stderr
+        assert registered() == 2
+        status = _status(two)["taskmanager"]
+        assert status["healthy"] and "2 TaskManager(s)" in status["detail"], status
+        tm = next(
+            s
+            for s in all_services(load_settings(**config), Layout.from_settings(settings))
+            if s.name == "taskmanager"
+        )
+        first, second = tm.pids()
+        os.kill(second, signal.SIGKILL)
+        wait_until(lambda: not pid_alive(second), 30, "the killed TaskManager to exit")
+        proc = _fraudctl(two, "stack", "up")
+        assert proc.returncode == 0, proc.stderr
+        pids = tm.pids()
+        assert len(pids) == 2 and first in pids and second not in pids
+        wait_until(lambda: registered() == 2, 60, "two TaskManagers registered again")
+    finally:
+        proc = _fraudctl(two, "stack", "down")
+    assert proc.returncode == 0, proc.stderr
+    assert tm.pids() == []
