@@ -44,7 +44,7 @@ STEPS = [
          ["benchmarks.sink_throughput", "--count", "10000"]),
     Step("replay", ["benchmarks.job_replay", "throughput", "--events", "1000000"],
          ["benchmarks.job_replay", "throughput", "--events", "100000"]),
-    Step("latency-100", ["benchmarks.job_replay", "latency", "--rate", "100", "--seconds", "300"],
+    Step("latency-100", ["benchmarks.job_replay", "latency", "--rate", "100", "--seconds", "1200"],
          ["benchmarks.job_replay", "latency", "--rate", "100", "--seconds", "45"]),
     Step("latency-2k", ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "120"],
          ["benchmarks.job_replay", "latency", "--rate", "2000", "--seconds", "45"]),
