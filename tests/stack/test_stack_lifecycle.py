@@ -25,7 +25,7 @@ from config import load_settings
 from stack import manager
 from stack.layout import Layout
 from stack.process import pid_alive
-from stack.services import all_services
+from stack.services import TaskManager, all_services
 from tests.isolated_stack import free_ports, isolated_stack, scratch_dir
 from tests.polling import wait_until
 
@@ -225,6 +225,8 @@ def test_two_taskmanagers_start_register_and_a_lost_one_is_restored(iso, tmp_pat
     two.write_text(yaml.safe_dump(config))
     rest = f"http://{settings.flink.jobmanager}"
 
+    tm = TaskManager(load_settings(**config), Layout.from_settings(settings))
+
     def registered() -> int:
         return requests.get(f"{rest}/overview", timeout=5).json()["taskmanagers"]
 
@@ -234,11 +236,6 @@ def test_two_taskmanagers_start_register_and_a_lost_one_is_restored(iso, tmp_pat
         assert registered() == 2
         status = _status(two)["taskmanager"]
         assert status["healthy"] and "2 TaskManager(s)" in status["detail"], status
-        tm = next(
-            s
-            for s in all_services(load_settings(**config), Layout.from_settings(settings))
-            if s.name == "taskmanager"
-        )
         first, second = tm.pids()
         os.kill(second, signal.SIGKILL)
         wait_until(lambda: not pid_alive(second), 30, "the killed TaskManager to exit")
