@@ -15,6 +15,8 @@ class Topics(BaseModel):
     window_stats: TopicName = "window_stats"
     dlq: TopicName = "transactions_dlq"
     truth: TopicName = "transactions_truth"
+    # versions of the rules' run-time parameters (`fraudctl rules set`), compacted
+    rules: TopicName = "fraud_rules"
 
 
 class KafkaSettings(BaseModel):
@@ -30,6 +32,7 @@ class KafkaSettings(BaseModel):
             "window_stats": 1,
             "dlq": 1,
             "truth": 1,
+            "rules": 1,
         }
     )
 

@@ -18,6 +18,8 @@ class MongoSettings(BaseModel):
     alerts_collection: Identifier = "alerts"
     window_stats_collection: Identifier = "window_stats"
     dead_letters_collection: Identifier = "sink_dead_letters"
+    # every `fraudctl rules set`: who, when, old and new values
+    rule_changes_collection: Identifier = "rule_changes"
     consumer_group: str = "fraud-mongo-sink"
     batch_size: PositiveInt = 2000
     batch_timeout_ms: PositiveInt = 500

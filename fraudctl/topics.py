@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
+# fraud_rules: compaction keeps the newest version of each rule, and every version for at least
+# a week, so a replay of the last week's input sees the parameters it was judged by
+RULES_TOPIC_CONFIG = {"cleanup.policy": "compact", "min.compaction.lag.ms": str(7 * 24 * 3600_000)}
+
 
 class TopicError(RuntimeError):
     """A topic could not be created: the broker is unreachable or refused it."""

@@ -19,9 +19,11 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from config import Settings
 from config.job import rule_names
+from config.rule_changes import initial_parameters
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
 from jobs.sql_filters import FILTERS
+from udfs.rule_parameters import row_type as rule_params_row_type
 
 TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
 TARGET_DIR = PROJECT_ROOT / "target"
@@ -88,6 +90,19 @@ def risk_score_params(settings: Settings) -> str:
     )
 
 
+def rule_parameters_settings(settings: Settings, follow_topic: bool = True) -> str:
+    """The rule_parameters UDF's settings as compact JSON (a SQL string literal): every rule's
+    run-time parameters from config (version 0) and, with `follow_topic`, where fraud_rules is
+    (udfs/rule_parameters.py)."""
+    initial = initial_parameters(settings.job.rules)
+    topic = settings.kafka.topics.rules if follow_topic else None
+    return json.dumps(
+        {"initial": initial, "bootstrap_servers": settings.kafka.bootstrap_servers, "topic": topic},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+
+
 def udfs_zip(target_dir: Path = TARGET_DIR) -> Path:
     """Zip udfs/ (Python sources only) into target/udfs.zip for `python.files`."""
     target_dir.mkdir(parents=True, exist_ok=True)
@@ -107,6 +122,8 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "enabled_rules": enabled_rules(settings),
         "output_views": output_views(settings),
         "risk_score_params": risk_score_params(settings),
+        "rule_parameters_settings": rule_parameters_settings(settings),
+        "rule_params_type": rule_params_row_type(),
         "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
         "python_bundle_time_ms": duration_ms(settings.flink.python_bundle_time),
         "cooldown_s": duration_ms(settings.job.alert_cooldown) // 1000,

@@ -28,10 +28,12 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config import Settings
+from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
 from jobs.render import RULES_DIR, environment, parse_script, risk_score_params
 from producer.places import CITIES
 from udfs.risk_score import RiskParams
 from udfs.risk_score import risk_score as score_transaction
+from udfs.rule_parameters import ParameterHistory, RuleVersion
 
 BASE_TIME = dt.datetime(2026, 1, 5, tzinfo=dt.UTC)  # a Monday, 00:00 UTC
 _CITY = {c.name: c for c in CITIES}
@@ -88,12 +90,24 @@ class Expected(BaseModel):
     amount: float | None = None
     score: float | None = None
     details: dict[str, Any] | None = None
+    rule_version: int | None = None
+
+
+class RuleChange(BaseModel):
+    """A `fraudctl rules set` of the rule under test, in force from `at` (event time)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    at: Seconds
+    set: dict[str, Any] = Field(min_length=1)
 
 
 class Case(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str
+    # run-time parameter changes during the case, in order (versions 1, 2, ...)
+    rule_changes: list[RuleChange] = Field(default_factory=list)
     given: list[Given] = Field(min_length=1)
     expect: list[Expected]
     # ids of the rows that arrive behind the watermark (dead letters `late_event`: windows and
@@ -161,11 +175,30 @@ class _Namespace:
         return (t - self.start).total_seconds()
 
 
-def input_rows(cases: list[Case], params: RiskParams) -> list[dict[str, Any]]:
+def _parameter_history(settings: Settings, rule: str, case: Case, ns: _Namespace):  # type: ignore[no-untyped-def]
+    """The rule parameters' versions during `case`: the config, then its `rule_changes`,
+    validated as `fraudctl rules set` validates them."""
+    rules = settings.job.rules
+    history = ParameterHistory(initial_parameters(rules))
+    for number, change in enumerate(case.rule_changes, start=1):
+        current = history.latest(rule).params
+        try:
+            params = changed_parameters(rules, rule, current, change.set)
+        except RuleChangeError as exc:
+            raise CaseFileError(f"case {case.name!r}: {exc}") from exc
+        at = ns.start + dt.timedelta(seconds=seconds(change.at))
+        history.add(RuleVersion(rule, number, int(at.timestamp() * 1000), params))
+    return history
+
+
+def input_rows(
+    cases: list[Case], params: RiskParams, settings: Settings, rule: str
+) -> list[dict[str, Any]]:
     """Every case's rows as `scored_transactions` records, cases in order."""
     out = []
     for k, case in enumerate(cases):
         ns = _Namespace(k)
+        history = _parameter_history(settings, rule, case, ns)
         for i, g in enumerate(case.given, start=1):
             offset = len(out)
             city = _CITY.get(g.city)
@@ -195,6 +228,9 @@ def input_rows(cases: list[Case], params: RiskParams) -> list[dict[str, Any]]:
                     "lat": g.lat if g.lat is not None else city.lat,
                     "lon": g.lon if g.lon is not None else city.lon,
                     "risk_score": score,
+                    "rule_params": history.row_at(
+                        int((ns.start + dt.timedelta(seconds=seconds(g.at))).timestamp() * 1000)
+                    ),
                     "kafka_partition": 0,
                     "kafka_offset": offset,
                     "event_time": iso,
@@ -227,7 +263,8 @@ def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[Outcome]:
     params = RiskParams.from_json(risk_score_params(settings))
     with tempfile.TemporaryDirectory(prefix=f"rule-cases-{rule}-") as tmp:
         path = Path(tmp) / "scored_transactions.jsonl"
-        path.write_text("".join(json.dumps(r) + "\n" for r in input_rows(cases, params)))
+        rows = input_rows(cases, params, settings, rule)
+        path.write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
         statements = parse_script(harness_script(settings, rule, path))
         statements.settings.extend(HARNESS_OPTIONS.items())
         t_env = table_environment(statements, {})
@@ -267,7 +304,7 @@ def _localised(alert: dict[str, Any], ns: _Namespace) -> dict[str, Any]:
     return out
 
 
-_COMPARED = ("entity", "transaction_ids", "severity", "amount", "score", "details")
+_COMPARED = ("entity", "transaction_ids", "severity", "amount", "score", "details", "rule_version")
 _TIMES = ("event_time", "window_start", "window_end")
 
 
@@ -305,7 +342,16 @@ def mismatches(case: Case, outcome: Outcome) -> list[str]:
         else:
             unmatched.remove(hit)
     problems = [f"expected, not emitted: {m}" for m in missing]
-    shown = ("entity", "transaction_ids", *_TIMES, "severity", "amount", "score", "details")
+    shown = (
+        "entity",
+        "transaction_ids",
+        *_TIMES,
+        "severity",
+        "amount",
+        "score",
+        "details",
+        "rule_version",
+    )
     problems += [f"emitted, not expected: { {k: a.get(k) for k in shown} }" for a in unmatched]
     if case.late is not None and sorted(case.late) != sorted(outcome.late or []):
         problems.append(f"late rows: expected {sorted(case.late)}, got {sorted(outcome.late)}")

@@ -54,6 +54,7 @@ ALERT_FIELDS = (
     "event_time",
     "detected_at",
     "details",
+    "rule_version",
 )
 
 

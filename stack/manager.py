@@ -185,8 +185,15 @@ def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) 
 
 def ensure_topics(settings: Settings) -> None:
     """Create the contract's topics with their configured partition counts (existing: kept)."""
+    kafka = settings.kafka
+    plain = {n: p for n, p in kafka.topic_partitions().items() if n != kafka.topics.rules}
     try:
-        topics.ensure_topics(settings.kafka.bootstrap_servers, settings.kafka.topic_partitions())
+        topics.ensure_topics(kafka.bootstrap_servers, plain)
+        topics.ensure_topics(
+            kafka.bootstrap_servers,
+            {kafka.topics.rules: kafka.topic_partitions()[kafka.topics.rules]},
+            config=topics.RULES_TOPIC_CONFIG,
+        )
     except topics.TopicError as exc:
         raise StackError(str(exc)) from exc
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -98,7 +99,7 @@ def test_the_cooldown_period_must_be_whole_seconds():
         load_settings(job={"alert_cooldown": "1500 ms"})
 
 
-def test_rule_thresholds_come_from_config():
+def test_rule_thresholds_come_from_config_as_version_0_of_the_run_time_parameters():
     s = load_settings(
         job={
             "rules": {
@@ -108,9 +109,14 @@ def test_rule_thresholds_come_from_config():
         }
     )
     text = render_script(s, python_files="")
-    assert "WHERE txn_count > 7" in text
+    # thresholds are version 0 of the run-time parameters, in the rule_parameters UDF's literal
+    literal = re.search(r"rule_parameters\(CAST\(rowtime AS TIMESTAMP\(3\)\), '([^']*)'\)", text)
+    initial = json.loads(literal.group(1))["initial"]
+    assert initial["velocity"]["max_count"] == 7
+    assert initial["high_value"]["amount_over"] == "1234.56"
+    assert "WHERE enabled AND txn_count > max_count" in text
+    # window lengths are structural: rendered into the SQL
     assert "INTERVAL '2' MINUTE, INTERVAL '10' MINUTE" in text
-    assert "WHERE amount > 1234.56" in text
 
 
 @pytest.mark.parametrize("rule", RULES)

@@ -1,0 +1,81 @@
+"""The job's view of the rule parameters: versions by event time (udfs/rule_parameters.py) and
+the validation of a change (config/rule_changes.py)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from config.job import Rules
+from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
+from udfs.rule_parameters import TUNABLE, ParameterHistory, RuleVersion, columns
+
+
+@pytest.fixture
+def history() -> ParameterHistory:
+    return ParameterHistory(initial_parameters(Rules()))
+
+
+def test_without_any_change_every_transaction_gets_the_config(history) -> None:
+    row = history.row_at(1_700_000_000_000)
+    assert row["velocity_version"] == 0
+    assert row["velocity_max_count"] == 3
+    assert row["high_value_amount_over"] == Decimal("500.00")
+    assert row["risk_score_threshold"] == 0.8
+    assert set(row) == set(columns())
+
+
+def test_a_version_applies_from_its_effective_time_on(history) -> None:
+    history.add(
+        RuleVersion("velocity", 1, 1_000, {"enabled": True, "severity": "HIGH", "max_count": 2})
+    )
+    cols = history.columns_at([999, 1_000, 5_000])
+    assert cols["velocity_version"] == [0, 1, 1]
+    assert cols["velocity_max_count"] == [3, 2, 2]
+    assert cols["high_value_version"] == [0, 0, 0]
+
+
+def test_versions_are_ordered_by_effective_time_whatever_order_they_arrive_in(history) -> None:
+    full = {"enabled": True, "severity": "HIGH"}
+    history.add(RuleVersion("velocity", 2, 2_000, {**full, "max_count": 5}))
+    history.add(RuleVersion("velocity", 1, 1_000, {**full, "max_count": 2}))
+    assert history.columns_at([1_500, 2_500])["velocity_max_count"] == [2, 5]
+    assert history.latest("velocity").version == 2
+
+
+def test_a_record_round_trips_and_a_bad_one_is_refused() -> None:
+    v = RuleVersion("velocity", 3, 42, {"max_count": 2}, changed_by="ana")
+    assert RuleVersion.from_json(v.to_json()) == v
+    with pytest.raises(ValueError, match="unknown rule"):
+        RuleVersion.from_json(RuleVersion("nope", 1, 1, {}).to_json())
+    with pytest.raises(ValueError, match="unknown parameters"):
+        RuleVersion.from_json(RuleVersion("velocity", 1, 1, {"window": "1 h"}).to_json())
+    with pytest.raises(ValueError, match="not a rule version"):
+        RuleVersion.from_json(b"{not json")
+
+
+def test_every_run_time_parameter_is_a_config_field_of_its_rule() -> None:
+    for rule, keys in TUNABLE.items():
+        assert set(keys) <= set(type(getattr(Rules(), rule)).model_fields), rule
+
+
+def test_a_change_is_validated_like_the_config() -> None:
+    rules = Rules()
+    current = initial_parameters(rules)["velocity"]
+    assert changed_parameters(rules, "velocity", current, {"max_count": "2"}) == {
+        **current,
+        "max_count": 2,
+    }
+    with pytest.raises(RuleChangeError, match=r"velocity\.max_count: Input should be greater"):
+        changed_parameters(rules, "velocity", current, {"max_count": "0"})
+    with pytest.raises(RuleChangeError, match="'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'"):
+        changed_parameters(rules, "velocity", current, {"severity": "urgent"})
+    with pytest.raises(RuleChangeError, match=r"structural.*fraudctl upgrade"):
+        changed_parameters(rules, "velocity", current, {"window": "10 min"})
+    with pytest.raises(RuleChangeError, match=r"no parameter 'speed'.*max_count"):
+        changed_parameters(rules, "velocity", current, {"speed": "1"})
+    with pytest.raises(RuleChangeError, match="unknown rule 'fast'"):
+        changed_parameters(rules, "fast", {}, {"enabled": "false"})
+    with pytest.raises(RuleChangeError, match="no change given"):
+        changed_parameters(rules, "velocity", current, {})

@@ -1,0 +1,306 @@
+"""Rule parameters in force at each transaction's event time, read by the running job.
+
+Version 0 of every rule is the rendered config. Later versions are records of the compacted
+topic `fraud_rules` (`fraudctl rules set` writes them): key = the rule's config name, value =
+a `RuleVersion` as JSON carrying the rule's full set of run-time parameters and the event time
+from which they apply. A transaction is judged by the newest version whose `effective_at_ms`
+is not after its event time, so a change applies to the transactions after its effective time
+and a replay with the same history gives the same alerts.
+
+Why a Python UDF and not an event-time temporal join: a temporal join emits a transaction only
+once the watermark passes it, which would put `job.watermark_delay` into every
+per-transaction alert (its budget is 1 s). The parameters are looked up in the job's one Python
+operator instead, as one more output of the batch the other UDFs already see: the full topic is
+read before the first batch, a thread follows it after that.
+
+`TUNABLE` is the one list of run-time parameters; window lengths, slides and pattern shapes are
+structural and change with `fraudctl upgrade`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+_FLAGS = {"enabled": "BOOLEAN", "severity": "STRING"}
+# rule -> run-time parameter -> its SQL type, in rules-table order (config.job.Rules)
+TUNABLE: dict[str, dict[str, str]] = {
+    "high_value": {**_FLAGS, "amount_over": "DECIMAL(18, 2)"},
+    "velocity": {**_FLAGS, "max_count": "INT"},
+    "device_sharing": {**_FLAGS, "max_users": "INT"},
+    "geo_hop": dict(_FLAGS),
+    "impossible_travel": {**_FLAGS, "max_speed_kmh": "DOUBLE", "min_distance_km": "DOUBLE"},
+    "card_testing": {**_FLAGS, "probe_under": "DECIMAL(18, 2)", "charge_over": "DECIMAL(18, 2)"},
+    # RISK_SCORE's severity follows the score (critical_at)
+    "risk_score": {"enabled": "BOOLEAN", "threshold": "DOUBLE", "critical_at": "DOUBLE"},
+}
+
+
+def column(rule: str, key: str) -> str:
+    """The field of the `rule_params` row holding `key` of `rule` (`velocity_max_count`);
+    `key` = "version" names the rule's version."""
+    return f"{rule}_{key}"
+
+
+def columns() -> dict[str, str]:
+    """Every field of the `rule_params` row -> its SQL type: per rule its version, then its
+    parameters."""
+    out: dict[str, str] = {}
+    for rule, keys in TUNABLE.items():
+        out[column(rule, "version")] = "INT"
+        out.update({column(rule, key): sql_type for key, sql_type in keys.items()})
+    return out
+
+
+def row_type() -> str:
+    """The SQL type of the `rule_params` row."""
+    return "ROW<" + ", ".join(f"`{name}` {t}" for name, t in columns().items()) + ">"
+
+
+def _coerce(sql_type: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if sql_type.startswith("DECIMAL"):
+        return Decimal(str(value)).quantize(Decimal("0.01"))
+    return {"BOOLEAN": bool, "INT": int, "DOUBLE": float, "STRING": str}[sql_type](value)
+
+
+@dataclass(frozen=True)
+class RuleVersion:
+    """One version of one rule's run-time parameters (a `fraud_rules` record)."""
+
+    rule: str
+    version: int
+    effective_at_ms: int
+    params: dict[str, Any]
+    changed_by: str = ""
+    changed_at: str = ""
+    effective_at: str = ""
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> RuleVersion:
+        """Parse a record value; ValueError names what is wrong."""
+        try:
+            raw = json.loads(text)
+            version = cls(
+                rule=str(raw["rule"]),
+                version=int(raw["version"]),
+                effective_at_ms=int(raw["effective_at_ms"]),
+                params=dict(raw["params"]),
+                changed_by=str(raw.get("changed_by", "")),
+                changed_at=str(raw.get("changed_at", "")),
+                effective_at=str(raw.get("effective_at", "")),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a rule version record: {exc!r}") from exc
+        if version.rule not in TUNABLE:
+            raise ValueError(f"unknown rule {version.rule!r}")
+        unknown = set(version.params) - set(TUNABLE[version.rule])
+        if unknown:
+            raise ValueError(f"{version.rule}: unknown parameters {sorted(unknown)}")
+        return version
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True, default=str)
+
+
+@dataclass
+class ParameterHistory:
+    """Every known version per rule, ordered by effective time; version 0 (the config) applies
+    from the beginning of time."""
+
+    initial: Mapping[str, Mapping[str, Any]]
+    _versions: dict[str, list[RuleVersion]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for rule, keys in TUNABLE.items():
+            params = {k: self.initial.get(rule, {}).get(k) for k in keys}
+            self._versions[rule] = [RuleVersion(rule, 0, np.iinfo(np.int64).min, params)]
+
+    def add(self, version: RuleVersion) -> None:
+        """Insert (or replace, same rule and number) a version; its parameters not given keep
+        the values of the version before it."""
+        versions = [v for v in self._versions[version.rule] if v.version != version.version]
+        earlier = [v for v in versions if v.effective_at_ms <= version.effective_at_ms]
+        base = (earlier or versions)[-1].params
+        full = RuleVersion(**{**asdict(version), "params": {**base, **version.params}})
+        versions.append(full)
+        versions.sort(key=lambda v: (v.effective_at_ms, v.version))
+        self._versions[version.rule] = versions
+
+    def versions(self, rule: str) -> list[RuleVersion]:
+        return list(self._versions[rule])
+
+    def latest(self, rule: str) -> RuleVersion:
+        """The version with the highest number (what `fraudctl rules set` builds on)."""
+        return max(self._versions[rule], key=lambda v: v.version)
+
+    def columns_at(self, times_ms: Iterable[int]) -> dict[str, list[Any]]:
+        """The `rule_params` fields for transactions at `times_ms` (epoch ms), column-wise."""
+        times = np.asarray(list(times_ms) if not isinstance(times_ms, np.ndarray) else times_ms)
+        out: dict[str, list[Any]] = {}
+        for rule, keys in TUNABLE.items():
+            versions = self._versions[rule]
+            starts = np.array([v.effective_at_ms for v in versions], dtype=np.int64)
+            idx = np.searchsorted(starts, times.astype(np.int64), side="right") - 1
+            idx = np.maximum(idx, 0)
+            picked = [versions[i] for i in idx.tolist()]
+            out[column(rule, "version")] = [v.version for v in picked]
+            for key, sql_type in keys.items():
+                values = {v.version: _coerce(sql_type, v.params.get(key)) for v in versions}
+                out[column(rule, key)] = [values[v.version] for v in picked]
+        return out
+
+    def row_at(self, time_ms: int) -> dict[str, Any]:
+        """The `rule_params` row of one transaction at `time_ms`."""
+        return {name: values[0] for name, values in self.columns_at([time_ms]).items()}
+
+
+def read_versions(consumer: Any, topic: str, timeout_s: float) -> list[RuleVersion]:
+    """Every version in `topic` up to its current end, through a confluent_kafka consumer
+    (assigned here to every partition from the beginning); records that are not versions are
+    logged and skipped. TimeoutError when the end is not reached in `timeout_s`."""
+    import time
+
+    from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+    meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
+    if meta is None or meta.error is not None:
+        return []
+    parts = [TopicPartition(topic, p, OFFSET_BEGINNING) for p in meta.partitions]
+    consumer.assign(parts)
+    ends = {}
+    for tp in parts:
+        _, high = consumer.get_watermark_offsets(tp, timeout=timeout_s)
+        if high > 0:
+            ends[tp.partition] = high
+    out: list[RuleVersion] = []
+    deadline = time.monotonic() + timeout_s
+    while ends:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{topic}: not read to its end within {timeout_s:g} s")
+        msg = consumer.poll(0.2)
+        if msg is None or msg.error() is not None:
+            continue
+        if msg.value() is not None:
+            try:
+                out.append(RuleVersion.from_json(msg.value()))
+            except ValueError as exc:
+                log.warning("%s offset %s skipped: %s", topic, msg.offset(), exc)
+        if msg.offset() + 1 >= ends.get(msg.partition(), 0):
+            ends.pop(msg.partition(), None)
+    return out
+
+
+class TopicFollower:
+    """The job's copy of the versions: the whole topic read once, then followed by a thread."""
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        self.history = ParameterHistory(settings["initial"])
+        self._lock = threading.Lock()
+        self._topic = settings.get("topic")
+        self._consumer = None
+        if self._topic:
+            from confluent_kafka import Consumer
+
+            self._consumer = Consumer(
+                {
+                    "bootstrap.servers": settings["bootstrap_servers"],
+                    "group.id": "fraud-rules-reader",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                }
+            )
+            for version in read_versions(self._consumer, self._topic, timeout_s=60):
+                self.history.add(version)
+            threading.Thread(target=self._follow, name="fraud-rules", daemon=True).start()
+
+    def _follow(self) -> None:
+        assigned = bool(self._consumer.assignment())
+        while True:
+            if not assigned:  # the topic did not exist yet: look again
+                versions = read_versions(self._consumer, self._topic, timeout_s=60)
+                assigned = bool(self._consumer.assignment())
+                self._add(versions)
+                if not assigned:
+                    threading.Event().wait(1.0)
+                continue
+            msg = self._consumer.poll(0.1)
+            if msg is None or msg.error() is not None or msg.value() is None:
+                continue
+            try:
+                self._add([RuleVersion.from_json(msg.value())])
+            except ValueError as exc:
+                log.warning("%s offset %s skipped: %s", self._topic, msg.offset(), exc)
+
+    def _add(self, versions: list[RuleVersion]) -> None:
+        with self._lock:
+            for version in versions:
+                log.info(
+                    "rule %s version %s applies from %s",
+                    version.rule,
+                    version.version,
+                    version.effective_at or version.effective_at_ms,
+                )
+                self.history.add(version)
+
+    def columns_at(self, times_ms: np.ndarray) -> dict[str, list[Any]]:
+        with self._lock:
+            return self.history.columns_at(times_ms)
+
+
+_FOLLOWERS: dict[str, TopicFollower] = {}
+
+
+def _parameters_batch(rowtime, settings_json):  # type: ignore[no-untyped-def]
+    """Vectorized UDF body: event times in (pandas datetime64), the `rule_params` rows out."""
+    import pandas as pd
+
+    text = settings_json if isinstance(settings_json, str) else settings_json.iloc[0]
+    follower = _FOLLOWERS.get(text)
+    if follower is None:
+        follower = _FOLLOWERS[text] = TopicFollower(json.loads(text))
+    times = pd.to_datetime(rowtime).to_numpy("datetime64[ms]").astype(np.int64)
+    return pd.DataFrame(follower.columns_at(times))
+
+
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    """`rule_parameters_udf`, built on first access so plain imports do not load PyFlink.
+
+    SQL signature: rule_parameters(event_time TIMESTAMP(3), settings STRING) -> the
+    `rule_params` row (`row_type()`); `settings` is JSON: the config's values (`initial`), and
+    `bootstrap_servers` and `topic` of fraud_rules (no topic: the config only).
+    """
+    if name == "rule_parameters_udf":
+        from pyflink.table import DataTypes
+        from pyflink.table.udf import udf
+
+        types = {
+            "BOOLEAN": DataTypes.BOOLEAN(),
+            "STRING": DataTypes.STRING(),
+            "INT": DataTypes.INT(),
+            "DOUBLE": DataTypes.DOUBLE(),
+            "DECIMAL(18, 2)": DataTypes.DECIMAL(18, 2),
+        }
+        result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in columns().items()])
+        fn = udf(
+            _parameters_batch,
+            input_types=[DataTypes.TIMESTAMP(3), DataTypes.STRING()],
+            result_type=result,
+            func_type="pandas",
+            # one answer per event time and history; declared deterministic so the planner
+            # keeps the shared scoring view planned once (the other UDFs run in its operator)
+            deterministic=True,
+        )
+        globals()["rule_parameters_udf"] = fn
+        return fn
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
