@@ -34,6 +34,7 @@ def job_overrides(
                 "window_stats": f"bench{uid}.window_stats",
                 "dlq": f"bench{uid}.transactions_dlq",
                 "truth": f"bench{uid}.truth",
+                "rules": f"bench{uid}.fraud_rules",
             },
             "partitions": {"transactions": partitions},
         },

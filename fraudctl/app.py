@@ -4,6 +4,7 @@
 - `produce`                        producer/cli.py   transaction generator
 - `render | explain | submit | jobs | stop | dlq`  jobs/commands.py  the Flink SQL job
 - `sink | query ... | evaluate`    mongo_sink/cli.py Kafka -> MongoDB and the analytics
+- `rules list | set | history`     fraudctl/rules.py run-time rule parameters, changed live
 - `demo`                           jobs/demo.py      the whole pipeline end to end
 """
 
@@ -16,6 +17,7 @@ import jobs.demo
 import mongo_sink.cli
 import producer.cli
 import stack.cli
+from fraudctl import rules
 
 app = typer.Typer(
     name="fraudctl",
@@ -28,7 +30,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (stack.cli, producer.cli, jobs.commands, mongo_sink.cli, jobs.demo):
+for module in (stack.cli, producer.cli, jobs.commands, mongo_sink.cli, rules, jobs.demo):
     module.register(app)
 
 

@@ -37,6 +37,7 @@ def run_overrides(uid: str, **job: Any) -> dict[str, Any]:
                 "window_stats": f"t{uid}.window_stats",
                 "dlq": f"t{uid}.transactions_dlq",
                 "truth": f"t{uid}.truth",
+                "rules": f"t{uid}.fraud_rules",
             }
         },
         "flink": {"job_name": f"fraud-test-{uid}", "checkpoint_interval": "2 s"},
@@ -188,7 +189,7 @@ class LiveJob:
         t = self.settings.kafka.topics
         admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
         for f in admin.delete_topics(
-            [t.transactions, t.fraud_alerts, t.window_stats, t.dlq]
+            [t.transactions, t.fraud_alerts, t.window_stats, t.dlq, t.rules]
         ).values():
             with contextlib.suppress(Exception):  # already gone is fine
                 f.result(timeout=30)
