@@ -175,6 +175,70 @@ def stop(
         console.print(f"canceled {job_id}")
 
 
+def _short(vertex_name: str, width: int = 110) -> str:
+    """A job vertex's name (its chain of operators) cut to one readable line."""
+    name = " ".join(vertex_name.split())
+    return name if len(name) <= width else name[: width - 3] + "..."
+
+
+def upgrade(
+    job_id: Annotated[
+        str | None,
+        typer.Argument(
+            help="Id (or unique prefix) of the job to upgrade; default: the running job named "
+            "flink.job_name.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    jobmanager: JobManagerOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Apply a structural config change (window length, a rule on or off) to the running job:
+    stop it with a savepoint, resubmit the new config from it, and name what starts from
+    empty state. Thresholds need no upgrade: `fraudctl rules set`."""
+    from jobs.flink_client import FlinkClient, FlinkError
+    from jobs.job_ids import JobIdError, resolve_job_id
+    from jobs.upgrade import UpgradeError
+    from jobs.upgrade import upgrade as run_upgrade
+
+    s = _settings_for(config, jobmanager)
+    client = FlinkClient(s.flink.jobmanager)
+    try:
+        jobs_now = client.jobs()
+        if job_id is None:
+            named = [
+                j.job_id for j in jobs_now if j.name == s.flink.job_name and j.state == "RUNNING"
+            ]
+            if len(named) != 1:
+                fail(
+                    f"{len(named)} running jobs are named {s.flink.job_name!r}; "
+                    "pass the job id (`fraudctl jobs`)"
+                )
+            job_id = named[0]
+        else:
+            job_id = resolve_job_id(job_id, (j.job_id for j in jobs_now))
+        with err_console.status("upgrading ...") as status:
+            report = run_upgrade(s, client, job_id, config, on_progress=status.update)
+    except (FlinkError, JobIdError, UpgradeError) as exc:
+        fail(str(exc))
+    if json_out:
+        print_json(report.__dict__)
+        return
+    console.print(
+        f"upgraded {report.old_job_id} -> [bold]{report.new_job_id}[/] "
+        f"(from savepoint {report.savepoint})"
+    )
+    for title, names in (
+        ("state restored", report.restored),
+        ("started from empty state (new or changed in the job graph)", report.started_empty),
+        ("state skipped (no longer in the job)", report.skipped),
+    ):
+        console.print(f"{title}: {len(names)}")
+        for name in names:
+            console.print(f"  {_short(name)}", highlight=False, markup=False)
+
+
 def dlq(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Count the dead-letter topic by reason: invalid records and late transactions."""
     from jobs.dead_letters import count_by_reason
@@ -203,4 +267,5 @@ def register(app: typer.Typer) -> None:
     app.command("submit")(submit)
     app.command("jobs")(jobs)
     app.command("stop")(stop)
+    app.command("upgrade")(upgrade)
     app.command("dlq")(dlq)

@@ -43,8 +43,14 @@ def _connector_in_flink_lib() -> bool:
     return any(lib.glob("flink-sql-connector-kafka-*.jar"))
 
 
-def client_config(settings: Settings, remote: str | None, from_savepoint: str | None) -> dict:
-    """Extra (non-script) options of the client: jars, target cluster, savepoint restore."""
+def client_config(
+    settings: Settings,
+    remote: str | None,
+    from_savepoint: str | None,
+    allow_non_restored_state: bool = False,
+) -> dict:
+    """Extra (non-script) options of the client: jars, target cluster, savepoint restore
+    (`allow_non_restored_state`: state of operators the new job no longer has is skipped)."""
     conf: dict[str, str] = {}
     if not _connector_in_flink_lib():
         jar = connector_jar(settings)
@@ -65,6 +71,8 @@ def client_config(settings: Settings, remote: str | None, from_savepoint: str | 
         conf["jobmanager.rpc.address"] = host
     if from_savepoint:
         conf["execution.state-recovery.path"] = from_savepoint
+        if allow_non_restored_state:
+            conf["execution.state-recovery.ignore-unclaimed-state"] = "true"
     return conf
 
 
@@ -129,13 +137,18 @@ class Submitted:
 
 
 def _submit_here(
-    settings: Settings, jobmanager: str, from_savepoint: str | None, template: str = JOB_TEMPLATE
+    settings: Settings,
+    jobmanager: str,
+    from_savepoint: str | None,
+    template: str = JOB_TEMPLATE,
+    allow_non_restored_state: bool = False,
 ) -> str:
     # Python workers run as processes on the TaskManagers; without this PyFlink may start a
     # "loopback" worker server in this short-lived client process.
     os.environ["_python_worker_execution_mode"] = "process"  # noqa: SIM112 (PyFlink reads it so)
     statements = parse_script(render_script(settings, template=template))
-    t_env = table_environment(statements, client_config(settings, jobmanager, from_savepoint))
+    conf = client_config(settings, jobmanager, from_savepoint, allow_non_restored_state)
+    t_env = table_environment(statements, conf)
     stmt_set = statement_set(t_env, statements)
     result = stmt_set.execute()
     client = result.get_job_client()
@@ -152,6 +165,7 @@ def submit(
     overrides: dict[str, Any] | None = None,
     timeout_s: float = 300,
     template: str = JOB_TEMPLATE,
+    allow_non_restored_state: bool = False,
 ) -> Submitted:
     """Submit the job (or the script of another `template`) to `jobmanager` (default
     flink.jobmanager) from a subprocess."""
@@ -159,6 +173,8 @@ def submit(
     args = [sys.executable, "-m", "jobs.submit", "--jobmanager", jm, "--template", template]
     if from_savepoint:
         args += ["--from-savepoint", from_savepoint]
+    if allow_non_restored_state:
+        args.append("--allow-non-restored-state")
     if config_path:
         args += ["--config", str(config_path)]
     env = dict(os.environ)
@@ -184,11 +200,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-savepoint")
     parser.add_argument("--config")
     parser.add_argument("--template", default=JOB_TEMPLATE)
+    parser.add_argument("--allow-non-restored-state", action="store_true")
     ns = parser.parse_args(argv)
     overrides = json.loads(os.environ.get("FRAUD_SUBMIT_OVERRIDES") or "{}")
     settings = load_settings(ns.config, **overrides)
     try:
-        job_id = _submit_here(settings, ns.jobmanager, ns.from_savepoint, ns.template)
+        job_id = _submit_here(
+            settings, ns.jobmanager, ns.from_savepoint, ns.template, ns.allow_non_restored_state
+        )
     except SubmitError as exc:
         print(str(exc), file=sys.stderr)
         return 1
