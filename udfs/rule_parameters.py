@@ -24,7 +24,6 @@ import logging
 import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import numpy as np
@@ -34,12 +33,14 @@ log = logging.getLogger(__name__)
 _FLAGS = {"enabled": "BOOLEAN", "severity": "STRING"}
 # rule -> run-time parameter -> its SQL type, in rules-table order (config.job.Rules)
 TUNABLE: dict[str, dict[str, str]] = {
-    "high_value": {**_FLAGS, "amount_over": "DECIMAL(18, 2)"},
+    "high_value": {**_FLAGS, "amount_over": "DOUBLE"},
     "velocity": {**_FLAGS, "max_count": "INT"},
     "device_sharing": {**_FLAGS, "max_users": "INT"},
     "geo_hop": dict(_FLAGS),
     "impossible_travel": {**_FLAGS, "max_speed_kmh": "DOUBLE", "min_distance_km": "DOUBLE"},
-    "card_testing": {**_FLAGS, "probe_under": "DECIMAL(18, 2)", "charge_over": "DECIMAL(18, 2)"},
+    # amounts as DOUBLE: compared with the DECIMAL(18, 2) amount, a limit given to the cent
+    # decides exactly as a DECIMAL literal would (both sides become the same nearest double)
+    "card_testing": {**_FLAGS, "probe_under": "DOUBLE", "charge_over": "DOUBLE"},
     # RISK_SCORE's severity follows the score (critical_at)
     "risk_score": {"enabled": "BOOLEAN", "threshold": "DOUBLE", "critical_at": "DOUBLE"},
 }
@@ -61,17 +62,12 @@ def columns() -> dict[str, str]:
     return out
 
 
-def row_type() -> str:
-    """The SQL type of the `rule_params` row."""
-    return "ROW<" + ", ".join(f"`{name}` {t}" for name, t in columns().items()) + ">"
+_PYTHON_TYPES = {"BOOLEAN": bool, "INT": int, "DOUBLE": float, "STRING": str}
+_NUMPY_TYPES = {"BOOLEAN": np.bool_, "INT": np.int32, "DOUBLE": np.float64, "STRING": object}
 
 
 def _coerce(sql_type: str, value: Any) -> Any:
-    if value is None:
-        return None
-    if sql_type.startswith("DECIMAL"):
-        return Decimal(str(value)).quantize(Decimal("0.01"))
-    return {"BOOLEAN": bool, "INT": int, "DOUBLE": float, "STRING": str}[sql_type](value)
+    return None if value is None else _PYTHON_TYPES[sql_type](value)
 
 
 @dataclass(frozen=True)
@@ -144,25 +140,41 @@ class ParameterHistory:
         """The version with the highest number (what `fraudctl rules set` builds on)."""
         return max(self._versions[rule], key=lambda v: v.version)
 
-    def columns_at(self, times_ms: Iterable[int]) -> dict[str, list[Any]]:
-        """The `rule_params` fields for transactions at `times_ms` (epoch ms), column-wise."""
-        times = np.asarray(list(times_ms) if not isinstance(times_ms, np.ndarray) else times_ms)
-        out: dict[str, list[Any]] = {}
+    def columns_at(self, times_ms: Iterable[int]) -> dict[str, np.ndarray]:
+        """The `rule_params` fields for transactions at `times_ms` (epoch ms), column-wise
+        (numpy: a batch costs a few numpy calls per field, whatever its length)."""
+        times = np.asarray(times_ms if isinstance(times_ms, np.ndarray) else list(times_ms))
+        times = times.astype(np.int64)
+        out: dict[str, np.ndarray] = {}
         for rule, keys in TUNABLE.items():
             versions = self._versions[rule]
-            starts = np.array([v.effective_at_ms for v in versions], dtype=np.int64)
-            idx = np.searchsorted(starts, times.astype(np.int64), side="right") - 1
-            idx = np.maximum(idx, 0)
-            picked = [versions[i] for i in idx.tolist()]
-            out[column(rule, "version")] = [v.version for v in picked]
+            if len(versions) == 1:  # no change: one version for every row
+                idx = np.zeros(len(times), dtype=np.intp)
+            else:
+                starts = np.array([v.effective_at_ms for v in versions], dtype=np.int64)
+                idx = np.maximum(np.searchsorted(starts, times, side="right") - 1, 0)
+            out[column(rule, "version")] = np.array([v.version for v in versions], dtype=np.int32)[
+                idx
+            ]
             for key, sql_type in keys.items():
-                values = {v.version: _coerce(sql_type, v.params.get(key)) for v in versions}
-                out[column(rule, key)] = [values[v.version] for v in picked]
+                values = [_coerce(sql_type, v.params.get(key)) for v in versions]
+                out[column(rule, key)] = np.array(values, dtype=_NUMPY_TYPES[sql_type])[idx]
         return out
 
+    def same_versions(self, first_ms: int, last_ms: int) -> bool:
+        """Whether every rule has one version in force from `first_ms` to `last_ms`."""
+        for versions in self._versions.values():
+            starts = [v.effective_at_ms for v in versions[1:]]
+            if any(first_ms < start <= last_ms for start in starts):
+                return False
+        return True
+
     def row_at(self, time_ms: int) -> dict[str, Any]:
-        """The `rule_params` row of one transaction at `time_ms`."""
-        return {name: values[0] for name, values in self.columns_at([time_ms]).items()}
+        """The `rule_params` row of one transaction at `time_ms` (plain Python values)."""
+        return {
+            name: values[0].item() if hasattr(values[0], "item") else values[0]
+            for name, values in self.columns_at([time_ms]).items()
+        }
 
 
 def read_versions(consumer: Any, topic: str, timeout_s: float) -> list[RuleVersion]:
@@ -189,15 +201,16 @@ def read_versions(consumer: Any, topic: str, timeout_s: float) -> list[RuleVersi
         if time.monotonic() > deadline:
             raise TimeoutError(f"{topic}: not read to its end within {timeout_s:g} s")
         msg = consumer.poll(0.2)
-        if msg is None or msg.error() is not None:
-            continue
-        if msg.value() is not None:
+        if msg is not None and msg.error() is None and msg.value() is not None:
             try:
                 out.append(RuleVersion.from_json(msg.value()))
             except ValueError as exc:
                 log.warning("%s offset %s skipped: %s", topic, msg.offset(), exc)
-        if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-            ends.pop(msg.partition(), None)
+        # by position, not by the last message: compaction may leave gaps in the offsets
+        positions = consumer.position([TopicPartition(topic, p) for p in ends])
+        ends = {
+            tp.partition: ends[tp.partition] for tp in positions if tp.offset < ends[tp.partition]
+        }
     return out
 
 
@@ -207,6 +220,9 @@ class TopicFollower:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.history = ParameterHistory(settings["initial"])
         self._lock = threading.Lock()
+        # the rows of one set of versions, built once: most batches lie within one set
+        self._frame: Any = None
+        self._frame_at_ms: int | None = None
         self._topic = settings.get("topic")
         self._consumer = None
         if self._topic:
@@ -244,6 +260,7 @@ class TopicFollower:
 
     def _add(self, versions: list[RuleVersion]) -> None:
         with self._lock:
+            self._frame = None
             for version in versions:
                 log.info(
                     "rule %s version %s applies from %s",
@@ -253,9 +270,27 @@ class TopicFollower:
                 )
                 self.history.add(version)
 
-    def columns_at(self, times_ms: np.ndarray) -> dict[str, list[Any]]:
+    def frame_at(self, times_ms: np.ndarray) -> Any:
+        """The `rule_params` rows of a batch as a pandas DataFrame."""
+        import pandas as pd
+
+        n = len(times_ms)
         with self._lock:
-            return self.history.columns_at(times_ms)
+            first, last = int(times_ms.min()), int(times_ms.max())
+            if not self.history.same_versions(first, last):
+                return pd.DataFrame(self.history.columns_at(times_ms))
+            frame = self._frame
+            if (
+                frame is None
+                or len(frame) < n
+                or not self.history.same_versions(
+                    min(first, self._frame_at_ms), max(last, self._frame_at_ms)
+                )
+            ):
+                rows = max(n, 1024)
+                frame = pd.DataFrame(self.history.columns_at(np.full(rows, first)))
+                self._frame, self._frame_at_ms = frame, first
+            return frame.iloc[:n]
 
 
 _FOLLOWERS: dict[str, TopicFollower] = {}
@@ -263,22 +298,21 @@ _FOLLOWERS: dict[str, TopicFollower] = {}
 
 def _parameters_batch(rowtime, settings_json):  # type: ignore[no-untyped-def]
     """Vectorized UDF body: event times in (pandas datetime64), the `rule_params` rows out."""
-    import pandas as pd
 
     text = settings_json if isinstance(settings_json, str) else settings_json.iloc[0]
     follower = _FOLLOWERS.get(text)
     if follower is None:
         follower = _FOLLOWERS[text] = TopicFollower(json.loads(text))
-    times = pd.to_datetime(rowtime).to_numpy("datetime64[ms]").astype(np.int64)
-    return pd.DataFrame(follower.columns_at(times))
+    times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
+    return follower.frame_at(times)
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """`rule_parameters_udf`, built on first access so plain imports do not load PyFlink.
 
-    SQL signature: rule_parameters(event_time TIMESTAMP(3), settings STRING) -> the
-    `rule_params` row (`row_type()`); `settings` is JSON: the config's values (`initial`), and
-    `bootstrap_servers` and `topic` of fraud_rules (no topic: the config only).
+    SQL signature: rule_parameters(event_time TIMESTAMP(3), settings STRING) -> a ROW of
+    `columns()`; `settings` is JSON: the config's values (`initial`), and `bootstrap_servers`
+    and `topic` of fraud_rules (no topic: the config only).
     """
     if name == "rule_parameters_udf":
         from pyflink.table import DataTypes
@@ -289,7 +323,6 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
             "STRING": DataTypes.STRING(),
             "INT": DataTypes.INT(),
             "DOUBLE": DataTypes.DOUBLE(),
-            "DECIMAL(18, 2)": DataTypes.DECIMAL(18, 2),
         }
         result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in columns().items()])
         fn = udf(

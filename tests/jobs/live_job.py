@@ -45,6 +45,13 @@ def run_overrides(uid: str, **job: Any) -> dict[str, Any]:
     }
 
 
+def has_alert(rule: str, entity_id: str) -> Callable[[list[dict[str, Any]]], bool]:
+    """A `LiveJob.read` condition: the messages hold an alert of `rule` about `entity_id`."""
+    return lambda msgs: any(
+        m["value"]["rule"] == rule and m["value"]["entity_id"] == entity_id for m in msgs
+    )
+
+
 @dataclass
 class Record:
     """One input message: a dict (sent as JSON) or raw bytes, with its Kafka timestamp."""

@@ -21,7 +21,7 @@ import pytest
 from config import Settings, load_settings
 from mongo_sink.store import client_for
 from tests.jobs.crafted import Crafted
-from tests.jobs.live_job import LiveJob
+from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until
 from udfs.card_token import card_token
 
@@ -35,12 +35,6 @@ def _job(base: Settings, uid: str, **topics: str) -> LiveJob:
     job.overrides["kafka"]["topics"].update(topics)
     job.settings = load_settings(**job.overrides)
     return job
-
-
-def _has(rule: str, entity: str):  # type: ignore[no-untyped-def]
-    return lambda msgs: any(
-        m["value"]["rule"] == rule and m["value"]["entity_id"] == entity for m in msgs
-    )
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +53,7 @@ def tuned(live_stack: Settings) -> dict[str, Any]:
         job.produce(c.records)
         job.start()
         alerts_topic = job.settings.kafka.topics.fraud_alerts
-        job.read(alerts_topic, _has("HIGH_VALUE", token["D"]), 180)  # the job is judging
+        job.read(alerts_topic, has_alert("HIGH_VALUE", token["D"]), 180)  # the job is judging
 
         changes = [
             json.loads(job.fraudctl("rules", "set", "velocity", "max_count=2", "--json")),
@@ -74,14 +68,14 @@ def tuned(live_stack: Settings) -> dict[str, Any]:
         c.add(c.txn(cards["E"], after_s + 3, "900.00"))
         c.add(c.txn(cards["Z"], after_s + 400))  # the watermark passes every window above
         job.produce(c.records)
-        alerts = job.read(alerts_topic, _has("VELOCITY", token["B"]), 180, settle_s=5)
+        alerts = job.read(alerts_topic, has_alert("VELOCITY", token["B"]), 180, settle_s=5)
         history = json.loads(job.fraudctl("rules", "history", "--json"))
 
         t = job.settings.kafka.topics
         replay = _job(live_stack, uuid.uuid4().hex[:10], transactions=t.transactions, rules=t.rules)
         replay.start()
         replayed = replay.read(
-            replay.settings.kafka.topics.fraud_alerts, _has("VELOCITY", token["B"]), 180, 5
+            replay.settings.kafka.topics.fraud_alerts, has_alert("VELOCITY", token["B"]), 180, 5
         )
     finally:
         for run in (replay, job):

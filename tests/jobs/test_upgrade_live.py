@@ -20,16 +20,10 @@ import pytest
 from config import Settings
 from tests.isolated_stack import deep_merge
 from tests.jobs.crafted import Crafted
-from tests.jobs.live_job import LiveJob
+from tests.jobs.live_job import LiveJob, has_alert
 from udfs.card_token import card_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def _has(rule: str, entity: str):  # type: ignore[no-untyped-def]
-    return lambda msgs: any(
-        m["value"]["rule"] == rule and m["value"]["entity_id"] == entity for m in msgs
-    )
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +42,7 @@ def upgraded(live_stack: Settings) -> dict[str, Any]:
         job.produce(c.records)
         job.start()
         topic = job.settings.kafka.topics.fraud_alerts
-        job.read(topic, _has("HIGH_VALUE", token["P"]), 180)
+        job.read(topic, has_alert("HIGH_VALUE", token["P"]), 180)
 
         job.overrides = deep_merge(
             job.overrides, {"job": {"rules": {"velocity": {"window": "10 min"}}}}
@@ -61,7 +55,7 @@ def upgraded(live_stack: Settings) -> dict[str, Any]:
         c.add(c.txn(cards["R"], 361, "900.00"))
         c.add(c.txn(cards["Z"], 900))
         job.produce(c.records)
-        alerts = job.read(topic, _has("VELOCITY", token["Q"]), 180, settle_s=5)
+        alerts = job.read(topic, has_alert("VELOCITY", token["Q"]), 180, settle_s=5)
     finally:
         if new_job_id:
             job.job_id = new_job_id

@@ -3,8 +3,6 @@ the validation of a change (config/rule_changes.py)."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import pytest
 
 from config.job import Rules
@@ -21,7 +19,7 @@ def test_without_any_change_every_transaction_gets_the_config(history) -> None:
     row = history.row_at(1_700_000_000_000)
     assert row["velocity_version"] == 0
     assert row["velocity_max_count"] == 3
-    assert row["high_value_amount_over"] == Decimal("500.00")
+    assert row["high_value_amount_over"] == 500.0
     assert row["risk_score_threshold"] == 0.8
     assert set(row) == set(columns())
 
@@ -30,17 +28,18 @@ def test_a_version_applies_from_its_effective_time_on(history) -> None:
     history.add(
         RuleVersion("velocity", 1, 1_000, {"enabled": True, "severity": "HIGH", "max_count": 2})
     )
-    cols = history.columns_at([999, 1_000, 5_000])
+    cols = {k: v.tolist() for k, v in history.columns_at([999, 1_000, 5_000]).items()}
     assert cols["velocity_version"] == [0, 1, 1]
     assert cols["velocity_max_count"] == [3, 2, 2]
     assert cols["high_value_version"] == [0, 0, 0]
+    assert history.same_versions(1_000, 5_000) and not history.same_versions(999, 1_000)
 
 
 def test_versions_are_ordered_by_effective_time_whatever_order_they_arrive_in(history) -> None:
     full = {"enabled": True, "severity": "HIGH"}
     history.add(RuleVersion("velocity", 2, 2_000, {**full, "max_count": 5}))
     history.add(RuleVersion("velocity", 1, 1_000, {**full, "max_count": 2}))
-    assert history.columns_at([1_500, 2_500])["velocity_max_count"] == [2, 5]
+    assert history.columns_at([1_500, 2_500])["velocity_max_count"].tolist() == [2, 5]
     assert history.latest("velocity").version == 2
 
 
@@ -79,3 +78,21 @@ def test_a_change_is_validated_like_the_config() -> None:
         changed_parameters(rules, "fast", {}, {"enabled": "false"})
     with pytest.raises(RuleChangeError, match="no change given"):
         changed_parameters(rules, "velocity", current, {})
+
+
+def test_the_job_side_batch_follows_a_change_within_and_after_a_batch() -> None:
+    import numpy as np
+
+    from udfs.rule_parameters import TopicFollower
+
+    follower = TopicFollower({"initial": initial_parameters(Rules()), "topic": None})
+    batch = np.arange(0, 10_000, 1_000, dtype=np.int64)
+    assert follower.frame_at(batch)["velocity_max_count"].tolist() == [3] * 10
+    follower._add([RuleVersion("velocity", 1, 4_500, {"max_count": 2})])
+    assert follower.frame_at(batch)["velocity_max_count"].tolist() == [3] * 5 + [2] * 5
+    later = batch + 20_000
+    frame = follower.frame_at(later)
+    assert frame["velocity_max_count"].tolist() == [2] * 10
+    assert frame["velocity_version"].tolist() == [1] * 10
+    assert frame["high_value_version"].tolist() == [0] * 10
+    assert len(follower.frame_at(later[:3])) == 3
