@@ -2,6 +2,7 @@
 
     .venv/bin/python -m benchmarks.job_replay throughput --events 1000000
     .venv/bin/python -m benchmarks.job_replay latency --rate 2000 --seconds 120
+    .venv/bin/python -m benchmarks.job_replay rule-change --rate 100 --seconds 60
 
 Both use fresh topics (unique names) and the producer's generator (producer/generator.py:
 normal traffic plus 1 % labelled fraud scenarios), submit the job rendered from the default
@@ -16,6 +17,10 @@ config with those topics, and cancel it at the end.
   readable minus the moment its latest transaction was produced, twice: in `fraud_alerts` with
   read_committed, and in MongoDB. It includes windows closing, the watermark delay and, with
   `--delivery exactly-once`, the commit at the next checkpoint.
+- rule-change: the latency run, and halfway through `fraudctl rules set high_value
+  amount_over=...` (publish_change, as the CLI does). Reports the time from the command to the
+  first alert fired by the new version (rule_version 1) being readable in `fraud_alerts`; it
+  includes the one second by which a change's effective time trails the command.
 Results are printed and written to benchmarks/results/job_replay-<mode>-<time>.json.
 """
 
@@ -50,6 +55,7 @@ from config.settings import environment_overrides
 from config.stack import PROJECT_ROOT
 from jobs.flink_client import FlinkClient
 from jobs.render import JOB_TEMPLATE
+from jobs.rule_versions import publish_change
 from jobs.submit import submit
 
 
@@ -193,6 +199,7 @@ class _FirstSeen:
     def __init__(self, s: Settings) -> None:
         self.s = s
         self.kafka: dict[str, tuple[float, str, list[str]]] = {}
+        self.versions: dict[str, int] = {}  # alert_id -> rule_version
         self.mongo: dict[str, float] = {}
         self.stop = threading.Event()
         self._threads = [
@@ -228,6 +235,7 @@ class _FirstSeen:
             now = time.time()
             a = json.loads(msg.value())
             self.kafka.setdefault(a["alert_id"], (now, a["rule"], a["transaction_ids"]))
+            self.versions.setdefault(a["alert_id"], a.get("rule_version", 0))
         c.close()
 
     def _poll_mongo(self) -> None:
@@ -284,11 +292,17 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             gen = generator(s, int(time.time() * 1000) + 1000, args.rate, population)
             prod = producer(s, linger_ms=1)
             t_stop = time.time() + args.seconds
+            t_change = time.time() + args.seconds / 2 if args.change else None
             sent = 0
             for ev in gen:
                 now = time.time()
                 if now >= t_stop:
                     break
+                if t_change is not None and now >= t_change:
+                    t_change = None
+                    change_at = time.time()
+                    _, version = publish_change(s, *args.change)
+                    print(f"rules set {args.change}: version {version.version}", flush=True)
                 wait = ev.event_time_ms / 1000 - now
                 if wait > 0:
                     time.sleep(wait)
@@ -318,6 +332,19 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             to_mongo.setdefault(rule, []).append(seen.mongo[alert_id] - max(times))
     if not to_kafka:
         raise SystemExit("no alerts were read")
+    rule_change = None
+    if args.change:
+        rule = args.change[0].upper()
+        fired = [
+            at for i, (at, r, _) in seen.kafka.items() if r == rule and seen.versions.get(i, 0) > 0
+        ]
+        rule_change = {
+            "change": args.change,
+            "seconds_to_first_alert_of_new_version": (
+                round(min(fired) - change_at, 2) if fired else None
+            ),
+            "alerts_of_new_version": len(fired),
+        }
 
     def summary(vs: list[float]) -> dict[str, float]:
         return {
@@ -347,6 +374,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "alerts_in_mongo": len(seen.mongo),
         "to_kafka": by_rule(to_kafka),
         "to_mongo": by_rule(to_mongo),
+        "rule_change": rule_change,
         "vertex_load": sampler.profile(),
         "job_id": job.job_id,
     }
@@ -366,14 +394,20 @@ def main() -> None:
         help="also replay the topic with a read-parse-discard job (the ceiling); report the ratio",
     )
     lat = sub.add_parser("latency", help="event-to-alert latency at a steady rate")
-    lat.add_argument("--rate", type=float, default=2000.0)
-    lat.add_argument("--seconds", type=float, default=120)
-    lat.add_argument("--drain", type=float, default=90)
-    lat.add_argument(
-        "--delivery", default="at-least-once", choices=["at-least-once", "exactly-once"]
+    rc = sub.add_parser(
+        "rule-change", help="a latency run with `rules set` halfway: time to the first alert"
     )
-    lat.add_argument("--slide", default="", help="HOP slide of the window rules (default: config)")
-    for p in (t, lat):
+    for p, rate, seconds, drain in ((lat, 2000.0, 120, 90), (rc, 100.0, 60, 15)):
+        p.add_argument("--rate", type=float, default=rate)
+        p.add_argument("--seconds", type=float, default=seconds)
+        p.add_argument("--drain", type=float, default=drain)
+        p.add_argument(
+            "--delivery", default="at-least-once", choices=["at-least-once", "exactly-once"]
+        )
+        p.add_argument(
+            "--slide", default="", help="HOP slide of the window rules (default: config)"
+        )
+    for p in (t, lat, rc):
         p.add_argument("--partitions", type=int, default=4)
         p.add_argument("--checkpoint", default="30 s", help="checkpoint interval (default 30 s)")
         p.add_argument("--state-backend", default="hashmap", choices=["hashmap", "rocksdb"])
@@ -382,9 +416,11 @@ def main() -> None:
             "--population", type=int, default=0, help="cards/users (0: sized for the rate)"
         )
     args = parser.parse_args()
+    # rule-change: HIGH_VALUE from 500.00 down to 200.00, so alerts of the new version follow
+    args.change = ("high_value", {"amount_over": "200"}) if args.mode == "rule-change" else None
     result = throughput(args) if args.mode == "throughput" else latency(args)
     result["command"] = f"python -m benchmarks.job_replay {args.mode} " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "mode"
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("mode", "change")
     )
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"job_replay-{args.mode}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"

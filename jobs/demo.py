@@ -22,7 +22,7 @@ import typer
 
 from config import Settings
 from fraudctl.cli_common import ConfigOption, console, err_console, fail, settings
-from jobs.input_progress import input_progress
+from jobs.input_progress import input_progress, sink_progress
 
 FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
 
@@ -98,7 +98,10 @@ def run_start(
 
 def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
     """Wait (bounded) until the job has read the whole input (its offsets are committed at
-    each checkpoint), then until the alert count in MongoDB has not changed for `quiet_s`."""
+    each checkpoint), then until the sink has written everything the job wrote and the alert
+    count in MongoDB has not changed for `quiet_s` (the last windows close meanwhile). The
+    sink's own offsets matter: a job submitted again re-sends its history, and the sink may
+    spend minutes on one batch of replacements while the count stands still."""
     deadline = time.monotonic() + timeout_s
     with err_console.status("waiting for the job to read all input ...") as status:
         while time.monotonic() < deadline:
@@ -110,11 +113,15 @@ def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
         last, last_change = -1, time.monotonic()
         while time.monotonic() < deadline:
             n = _alert_count(s)
-            if n != last:
+            written, total = sink_progress(s)
+            if n != last or written < total:
                 last, last_change = n, time.monotonic()
             elif time.monotonic() - last_change >= quiet_s:
                 return n
-            status.update(f"waiting for the last alerts to reach MongoDB: {n} so far ...")
+            status.update(
+                f"waiting for the last alerts to reach MongoDB: {n} so far, the sink has "
+                f"written {written:,} of {total:,} output records ..."
+            )
             time.sleep(1.0)
     err_console.print("[yellow]the pipeline had not drained in time; results may be partial[/]")
     return last

@@ -1,21 +1,22 @@
-"""How far the running job has read its input topic, from the offsets it commits."""
+"""How far a consumer group has read its topics, from the offsets it commits: the running job
+(its input topic) and the MongoDB sink (the job's outputs)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from config import Settings
 
 
-def input_progress(s: Settings, source: str = "json") -> tuple[int, int]:
-    """(input records the job's `source` ("json" or "raw") has committed, records in the input
-    topic). The job commits its offsets at each checkpoint, so this is how far it has read."""
+def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int, int]:
+    """(records of `topics` the consumer group `group` has committed, records in them)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    topic = s.kafka.topics.transactions
-    group = f"{s.job.consumer_group}-{source}"
     c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
     try:
         parts = [
             TopicPartition(topic, p)
+            for topic in topics
             for p in c.list_topics(topic, timeout=10).topics[topic].partitions
         ]
         committed = sum(max(tp.offset, 0) for tp in c.committed(parts, timeout=10))
@@ -23,3 +24,17 @@ def input_progress(s: Settings, source: str = "json") -> tuple[int, int]:
         return committed, end
     finally:
         c.close()
+
+
+def input_progress(s: Settings, source: str = "json") -> tuple[int, int]:
+    """(input records the job's `source` ("json" or "raw") has committed, records in the input
+    topic). The job commits its offsets at each checkpoint, so this is how far it has read."""
+    group = f"{s.job.consumer_group}-{source}"
+    return group_progress(s, group, [s.kafka.topics.transactions])
+
+
+def sink_progress(s: Settings) -> tuple[int, int]:
+    """(records of fraud_alerts and window_stats `fraudctl sink` has written to MongoDB and
+    committed, records in those topics)."""
+    t = s.kafka.topics
+    return group_progress(s, s.mongo.consumer_group, [t.fraud_alerts, t.window_stats])
