@@ -23,6 +23,7 @@ from mongo_sink.store import client_for
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until
+from udfs.card_token import card_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -38,8 +39,10 @@ def _job(base: Settings, uid: str, **topics: str) -> LiveJob:
 
 @pytest.fixture(scope="module")
 def tuned(live_stack: Settings) -> dict[str, Any]:
+    key = live_stack.card_token_secret()
     c = Crafted(t0_ms=int(time.time() * 1000) - 5000)
-    cards, token = c.named_cards("CDBEZ", live_stack.card_token_secret())
+    cards = {name: c.card() for name in "CDBEZ"}
+    token = {name: card_token(number, key) for name, number in cards.items()}
     for i in range(3):
         c.add(c.txn(cards["C"], i))
     c.add(c.txn(cards["D"], 3, "900.00"))
