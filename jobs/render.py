@@ -23,7 +23,7 @@ from config.rule_changes import initial_parameters
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
 from jobs.sql_filters import FILTERS
-from udfs.rule_parameters import TUNABLE, column
+from udfs.rule_parameters import TUNABLE, rule_columns
 from udfs.rule_parameters import columns as rule_params_columns
 
 TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
@@ -125,10 +125,7 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "risk_score_params": risk_score_params(settings),
         "rule_parameters_settings": rule_parameters_settings(settings),
         "rule_params_columns": rule_params_columns(),  # name -> SQL type
-        "rule_params_by_rule": {
-            rule: [column(rule, "version"), *(column(rule, k) for k in keys)]
-            for rule, keys in TUNABLE.items()
-        },
+        "rule_params_by_rule": {rule: list(rule_columns(rule)) for rule in TUNABLE},
         "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
         "python_bundle_time_ms": duration_ms(settings.flink.python_bundle_time),
         "cooldown_s": duration_ms(settings.job.alert_cooldown) // 1000,

@@ -15,6 +15,7 @@ from typing import Any
 from config import Settings
 from config.rule_changes import changed_parameters, initial_parameters
 from fraudctl.topics import RULES_TOPIC_CONFIG, ensure_topics
+from mongo_sink.documents import iso_ms
 from udfs.rule_parameters import TUNABLE, ParameterHistory, RuleVersion, read_versions
 
 # an analyst's change applies to transactions from this long after `rules set`: time for the
@@ -23,8 +24,7 @@ APPLY_DELAY_MS = 1000
 
 
 def _iso(ms: int) -> str:
-    t = dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}Z"
+    return iso_ms(dt.datetime.fromtimestamp(ms / 1000, dt.UTC))
 
 
 def current_history(settings: Settings, timeout_s: float = 30) -> ParameterHistory:

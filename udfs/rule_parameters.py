@@ -52,14 +52,17 @@ def column(rule: str, key: str) -> str:
     return f"{rule}_{key}"
 
 
-def columns() -> dict[str, str]:
-    """Every field of the `rule_params` row -> its SQL type: per rule its version, then its
+def rule_columns(rule: str) -> dict[str, str]:
+    """The fields of `rule` in the `rule_params` row -> their SQL types: its version, then its
     parameters."""
-    out: dict[str, str] = {}
-    for rule, keys in TUNABLE.items():
-        out[column(rule, "version")] = "INT"
-        out.update({column(rule, key): sql_type for key, sql_type in keys.items()})
-    return out
+    return {column(rule, "version"): "INT"} | {
+        column(rule, key): sql_type for key, sql_type in TUNABLE[rule].items()
+    }
+
+
+def columns() -> dict[str, str]:
+    """Every field of the `rule_params` row -> its SQL type, rule by rule."""
+    return {name: t for rule in TUNABLE for name, t in rule_columns(rule).items()}
 
 
 _PYTHON_TYPES = {"BOOLEAN": bool, "INT": int, "DOUBLE": float, "STRING": str}
@@ -132,9 +135,6 @@ class ParameterHistory:
         versions.append(full)
         versions.sort(key=lambda v: (v.effective_at_ms, v.version))
         self._versions[version.rule] = versions
-
-    def versions(self, rule: str) -> list[RuleVersion]:
-        return list(self._versions[rule])
 
     def latest(self, rule: str) -> RuleVersion:
         """The version with the highest number (what `fraudctl rules set` builds on)."""

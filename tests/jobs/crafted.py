@@ -54,6 +54,14 @@ class Crafted:
         self.card_numbers.add(number)
         return number
 
+    def named_cards(self, names: str, key: str) -> tuple[dict[str, str], dict[str, str]]:
+        """A new card per letter of `names`: (letter -> number, letter -> its card token
+        under `key`, the entity_id of its alerts)."""
+        from udfs.card_token import card_token
+
+        numbers = {name: self.card() for name in names}
+        return numbers, {name: card_token(n, key) for name, n in numbers.items()}
+
     def txn(
         self,
         card: str,

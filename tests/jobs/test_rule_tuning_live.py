@@ -23,7 +23,6 @@ from mongo_sink.store import client_for
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until
-from udfs.card_token import card_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,10 +38,8 @@ def _job(base: Settings, uid: str, **topics: str) -> LiveJob:
 
 @pytest.fixture(scope="module")
 def tuned(live_stack: Settings) -> dict[str, Any]:
-    key = live_stack.card_token_secret()
     c = Crafted(t0_ms=int(time.time() * 1000) - 5000)
-    cards = {name: c.card() for name in "CDBEZ"}
-    token = {name: card_token(number, key) for name, number in cards.items()}
+    cards, token = c.named_cards("CDBEZ", live_stack.card_token_secret())
     for i in range(3):
         c.add(c.txn(cards["C"], i))
     c.add(c.txn(cards["D"], 3, "900.00"))

@@ -21,17 +21,14 @@ from config import Settings
 from tests.isolated_stack import deep_merge
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
-from udfs.card_token import card_token
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
 def upgraded(live_stack: Settings) -> dict[str, Any]:
-    key = live_stack.card_token_secret()
     c = Crafted(t0_ms=int(time.time() * 1000) - 5000)
-    cards = {name: c.card() for name in "QPRZ"}
-    token = {name: card_token(number, key) for name, number in cards.items()}
+    cards, token = c.named_cards("QPRZ", live_stack.card_token_secret())
     for i in range(3):
         c.add(c.txn(cards["Q"], i))
     c.add(c.txn(cards["P"], 3, "900.00"))
