@@ -16,8 +16,9 @@ config with those topics, and cancel it at the end.
   steady rate with event_time = wall clock (after `--warmup` seconds whose alerts are reported
   apart, as `warmup_to_kafka`; the JSON's `timeline` has every alert's latency over the run).
   Latency of an alert = the moment it is first readable minus the moment its latest
-  transaction was produced, twice: in `fraud_alerts` with read_committed, and in MongoDB. It includes windows closing, the watermark delay and, with
-  `--delivery exactly-once`, the commit at the next checkpoint.
+  transaction was produced, twice: in `fraud_alerts` with read_committed, and in MongoDB. It
+  includes windows closing, the watermark delay and, with `--delivery exactly-once`, the
+  commit at the next checkpoint.
 - rule-change: the latency run, and halfway through `fraudctl rules set high_value
   amount_over=...` (publish_change, as the CLI does). Reports the time from the command to the
   first alert fired by the new version (rule_version 1) being readable in `fraud_alerts`; it
