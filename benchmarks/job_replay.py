@@ -322,6 +322,15 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             print(f"sent {sent:,} events ({behind:.1f} s behind schedule at the end); "
                   f"waiting {args.drain} s for the last alerts", flush=True)  # fmt: skip
             seen.stop.wait(args.drain)  # windows close on their slide; let them
+            # when each checkpoint ran, on the timeline's clock: stalls line up with them
+            checkpoints = [
+                {
+                    "at_s": round(c["trigger_ms"] / 1000 - t_start, 1),
+                    "took_s": round(c["duration_ms"] / 1000, 1),
+                    "status": c["status"],
+                }
+                for c in client.checkpoint_history(job.job_id)
+            ]
     finally:
         client.cancel(job.job_id)
         sink.terminate()
@@ -394,6 +403,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "rule_change": rule_change,
         "vertex_load": sampler.profile(),
         "timeline": {rule: sorted(points) for rule, points in sorted(timeline.items())},
+        "checkpoints": checkpoints,
         "job_id": job.job_id,
     }
 

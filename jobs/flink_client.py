@@ -157,6 +157,21 @@ class FlinkClient:
             "checkpointed_size": int(latest.get("checkpointed_size") or 0),
         }
 
+    def checkpoint_history(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's recent checkpoints, oldest first: id, status, `trigger_ms` (epoch ms),
+        `duration_ms` (trigger to the last acknowledgement) and `state_size`."""
+        body = self._request("GET", f"/jobs/{job_id}/checkpoints")
+        return [
+            {
+                "id": c["id"],
+                "status": c["status"],
+                "trigger_ms": c["trigger_timestamp"],
+                "duration_ms": c["latest_ack_timestamp"] - c["trigger_timestamp"],
+                "state_size": c.get("state_size") or 0,
+            }
+            for c in sorted(body.get("history") or [], key=lambda c: c["id"])
+        ]
+
     def cancel(self, job_id: str) -> None:
         self._request("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
 

@@ -41,6 +41,7 @@ class Run:
         self.window_stats: list[dict[str, Any]] = []
         self.dlq: list[dict[str, Any]] = []
         self.load: list[dict[str, Any]] = []
+        self.checkpoints: list[dict[str, Any]] = []
 
 
 def _run(base: Settings, crafted: Crafted) -> Run:
@@ -72,6 +73,15 @@ def _run(base: Settings, crafted: Crafted) -> Run:
             60,
             "vertex metrics of the running job",
             every_s=2,
+        )
+        # checkpoints every 2 s here; the latency benchmark lines stalls up with this history
+        run.checkpoints = wait_until(
+            lambda: [
+                c for c in job.client.checkpoint_history(job.job_id) if c["status"] == "COMPLETED"
+            ],
+            60,
+            "a completed checkpoint in the job's history",
+            every_s=1,
         )
     finally:
         job.close()
@@ -238,3 +248,10 @@ def test_the_web_ui_shows_one_sink_per_rule_with_its_load(run):
     assert all(0.0 <= v["busy"] <= 1.0 and 0.0 <= v["backpressured"] <= 1.0 for v in run.load)
     source = next(v for v in run.load if v["name"].startswith("Source: transactions["))
     assert source["records_out"] > 0
+
+
+def test_the_checkpoint_history_lists_completed_checkpoints_oldest_first(run):
+    ids = [c["id"] for c in run.checkpoints]
+    assert ids == sorted(ids)
+    assert all(c["trigger_ms"] > 0 and c["duration_ms"] >= 0 for c in run.checkpoints)
+    assert run.checkpoints[-1]["state_size"] > 0, "the job keeps keyed state: it is checkpointed"
