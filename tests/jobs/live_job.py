@@ -91,9 +91,10 @@ class LiveJob:
         )
         return cls(settings=s, overrides=overrides, client=FlinkClient(base.flink.jobmanager))
 
-    def produce(self, records: Iterable[Record]) -> int:
+    def produce(self, records: Iterable[Record], **config: Any) -> int:
+        """Send `records` to the input topic; `config` overrides producer settings."""
         producer = Producer(
-            {"bootstrap.servers": self.settings.kafka.bootstrap_servers, "linger.ms": 5}
+            {"bootstrap.servers": self.settings.kafka.bootstrap_servers, "linger.ms": 5, **config}
         )
         n = 0
         for r in records:
