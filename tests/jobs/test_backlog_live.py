@@ -44,13 +44,12 @@ LONGEST_TURN = 300
 def _backlog() -> list[Record]:
     crafted = Crafted(t0_ms=int((time.time() - 86_400) * 1000))  # a day ago
     cards = [crafted.card() for _ in range(CARDS)]
-    records = []
     for i in range(TRANSACTIONS):
         value = crafted.txn(cards[i % CARDS], i * STEP_S, amount="12.50")
         if i % INVALID_EVERY == 0:
             value["amount"] = -5
-        records.append(Record(value, crafted.t0_ms + int(i * STEP_S * 1000), key=value["user_id"]))
-    return records
+        crafted.add(value, valid=i % INVALID_EVERY != 0)
+    return crafted.records
 
 
 @pytest.fixture(scope="module")
