@@ -128,6 +128,7 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "rule_params_by_rule": {rule: list(rule_columns(rule)) for rule in TUNABLE},
         "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
         "python_bundle_time_ms": duration_ms(settings.flink.python_bundle_time),
+        "source_fetch_wait_ms": duration_ms(settings.flink.source_fetch_wait),
         "cooldown_s": duration_ms(settings.job.alert_cooldown) // 1000,
         "python_files": python_files,
     }

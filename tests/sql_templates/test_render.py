@@ -94,6 +94,15 @@ def test_the_python_operator_flushes_its_batches_every_100_ms(script):
     assert dict(parse_script(script).settings)["python.fn-execution.bundle.time"] == "100"
 
 
+def test_both_reads_of_the_input_topic_batch_their_fetches_for_at_most_the_fetch_wait():
+    text = render_script(load_settings(flink={"source_fetch_wait": "20 ms"}), python_files="")
+    sources = re.findall(r"CREATE TEMPORARY TABLE (transactions\w*) \((.*?)\n\);", text, re.S)
+    assert sorted(name for name, _ in sources) == ["transactions", "transactions_unparsed"]
+    for _, ddl in sources:
+        assert "'properties.fetch.max.wait.ms' = '20'" in ddl
+        assert "'properties.fetch.min.bytes' = '65536'" in ddl
+
+
 def test_the_cooldown_period_must_be_whole_seconds():
     with pytest.raises(ConfigError, match="alert_cooldown"):
         load_settings(job={"alert_cooldown": "1500 ms"})
