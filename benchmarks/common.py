@@ -18,8 +18,18 @@ from fraudctl.topics import ensure_topics
 from jobs.flink_client import FlinkClient, FlinkError
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import Population, build_population
+from stack.layout import Layout
+from stack.process import cpu_seconds, descendants
+from stack.services import TaskManager
 
 RESULTS = Path(__file__).with_name("results")
+
+
+def taskmanager_cpu_s(s: Settings) -> float:
+    """CPU seconds used so far by the local stack's TaskManagers and what they started (the
+    Python UDF workers): two readings give the job's CPU cost over a stretch."""
+    tms = TaskManager(s, Layout.from_settings(s)).pids()
+    return cpu_seconds([p for tm in tms for p in (tm, *descendants(tm))])
 
 
 def job_overrides(

@@ -51,6 +51,7 @@ from benchmarks.common import (
     job_overrides,
     population_for,
     producer,
+    taskmanager_cpu_s,
 )
 from config import Settings, load_settings
 from config.settings import environment_overrides
@@ -76,6 +77,9 @@ class _Replay:
     events_per_s_steady: int | None
     vertex_load: list[dict[str, Any]]
     checkpoint: dict[str, int]
+    state_by_vertex: list[dict[str, Any]]
+    # CPU of the TaskManagers and their Python workers from RUNNING to the last record read
+    taskmanager_cpu_ms_per_event: float
 
 
 def _replay(
@@ -94,6 +98,7 @@ def _replay(
     try:
         client.wait_until_running(job.job_id, timeout_s=300)
         t_running = time.monotonic()
+        cpu_at_running = taskmanager_cpu_s(s)
         print(f"job {job.job_id} running; following its sources ...", flush=True)
         t_first, first_done, done = None, 0, 0
         deadline = time.monotonic() + timeout_s
@@ -110,6 +115,7 @@ def _replay(
                     break
                 time.sleep(1.0)
         t_end = time.monotonic()
+        cpu_used = taskmanager_cpu_s(s) - cpu_at_running
         if done < n:
             raise SystemExit(f"job consumed only {done:,} of {n:,} within {timeout_s} s")
         before = client.checkpoint_stats(job.job_id)["completed"]
@@ -119,6 +125,7 @@ def _replay(
                 raise SystemExit("no checkpoint completed within 120 s after the replay")
             time.sleep(1.0)
         checkpoint = client.checkpoint_stats(job.job_id)
+        state_by_vertex = client.checkpoint_state_by_vertex(job.job_id)
     finally:
         client.cancel(job.job_id)
     steady = (n - first_done) / (t_end - t_first) if t_first and t_end > t_first else None
@@ -129,6 +136,8 @@ def _replay(
         events_per_s_steady=round(steady) if steady else None,
         vertex_load=sampler.profile(),
         checkpoint=checkpoint,
+        state_by_vertex=state_by_vertex,
+        taskmanager_cpu_ms_per_event=round(cpu_used * 1000 / n, 3),
     )
 
 
@@ -299,10 +308,13 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             t_stop = t_measured + args.seconds
             t_change = t_measured + args.seconds / 2 if args.change else None
             sent = 0
+            cpu_at_measured: tuple[float, int] | None = None  # (TaskManager CPU s, sent)
             for ev in gen:
                 now = time.time()
                 if now >= t_stop:
                     break
+                if cpu_at_measured is None and now >= t_measured:
+                    cpu_at_measured = (taskmanager_cpu_s(s), sent)
                 if t_change is not None and now >= t_change:
                     t_change = None
                     change_at = time.time()
@@ -317,6 +329,8 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
                 sent += 1
                 if sent % 1000 == 0:
                     prod.poll(0)
+            cpu_used = taskmanager_cpu_s(s) - cpu_at_measured[0] if cpu_at_measured else 0.0
+            sent_measured = sent - cpu_at_measured[1] if cpu_at_measured else 0
             prod.flush(30)
             behind = time.time() - t_stop
             print(f"sent {sent:,} events ({behind:.1f} s behind schedule at the end); "
@@ -394,6 +408,9 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "slide": args.slide or s.job.rules.velocity.slide,
         "checkpoint_interval": args.checkpoint,
         "state_backend": args.state_backend,
+        # what the job cost while measured: TaskManager JVMs and their Python workers
+        "taskmanager_cores": round(cpu_used / args.seconds, 2),
+        "taskmanager_cpu_ms_per_event": round(cpu_used * 1000 / max(sent_measured, 1), 3),
         "alerts_in_kafka": len(seen.kafka),
         "alerts_in_mongo": len(seen.mongo),
         "to_kafka": by_rule(to_kafka),

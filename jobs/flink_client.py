@@ -157,6 +157,23 @@ class FlinkClient:
             "checkpointed_size": int(latest.get("checkpointed_size") or 0),
         }
 
+    def checkpoint_state_by_vertex(self, job_id: str) -> list[dict[str, Any]]:
+        """The newest completed checkpoint's state size per job vertex (bytes, summed over
+        subtasks), largest first: which operators hold the state. Empty before the first
+        checkpoint."""
+        latest = (self._request("GET", f"/jobs/{job_id}/checkpoints").get("latest") or {}).get(
+            "completed"
+        )
+        if not latest:
+            return []
+        details = self._request("GET", f"/jobs/{job_id}/checkpoints/details/{latest['id']}")
+        names = {v["id"]: v.get("name", "") for v in self.job(job_id).get("vertices", [])}
+        rows = [
+            {"vertex": names.get(vid, vid), "state_size": int(task.get("state_size") or 0)}
+            for vid, task in (details.get("tasks") or {}).items()
+        ]
+        return sorted(rows, key=lambda r: -r["state_size"])
+
     def checkpoint_history(self, job_id: str) -> list[dict[str, Any]]:
         """The job's recent checkpoints, oldest first: id, status, `trigger_ms` (epoch ms),
         `duration_ms` (trigger to the last acknowledgement) and `state_size`."""

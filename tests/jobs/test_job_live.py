@@ -42,6 +42,7 @@ class Run:
         self.dlq: list[dict[str, Any]] = []
         self.load: list[dict[str, Any]] = []
         self.checkpoints: list[dict[str, Any]] = []
+        self.state_by_vertex: list[dict[str, Any]] = []
 
 
 def _run(base: Settings, crafted: Crafted) -> Run:
@@ -83,6 +84,7 @@ def _run(base: Settings, crafted: Crafted) -> Run:
             "a completed checkpoint in the job's history",
             every_s=1,
         )
+        run.state_by_vertex = job.client.checkpoint_state_by_vertex(job.job_id)
     finally:
         job.close()
     return run
@@ -255,3 +257,12 @@ def test_the_checkpoint_history_lists_completed_checkpoints_oldest_first(run):
     assert ids == sorted(ids)
     assert all(c["trigger_ms"] > 0 and c["duration_ms"] >= 0 for c in run.checkpoints)
     assert run.checkpoints[-1]["state_size"] > 0, "the job keeps keyed state: it is checkpointed"
+
+
+def test_the_checkpointed_state_is_broken_down_by_the_operators_that_hold_it(run):
+    sizes = [v["state_size"] for v in run.state_by_vertex]
+    assert sizes == sorted(sizes, reverse=True), "largest first"
+    holders = [v["vertex"] for v in run.state_by_vertex if v["state_size"] > 0]
+    # the transaction-id de-duplication and the HOP windows keep keyed state per record
+    assert any(name.startswith("Deduplicate") for name in holders), holders
+    assert any(name.startswith("WindowAggregate") for name in holders), holders

@@ -9,6 +9,7 @@ import sys
 import time
 
 from stack.process import (
+    cpu_seconds,
     descendants,
     live_pids,
     pid_alive,
@@ -94,3 +95,17 @@ def test_terminate_also_ends_what_the_process_started(tmp_path):
     workers = descendants(pid)
     terminate([pid], "svc-with-workers", timeout_s=2)
     wait_until(lambda: not any(pid_alive(w) for w in [pid, *workers]), 10, "no process left")
+
+
+def test_cpu_seconds_counts_what_a_busy_process_uses_and_nothing_for_an_idle_one():
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    idle = subprocess.Popen(["sleep", "30"])
+    try:
+        wait_until(lambda: cpu_seconds([busy.pid]) >= 0.5, 20, "the busy loop to use 0.5 s of CPU")
+        assert cpu_seconds([idle.pid]) < 0.1
+        assert cpu_seconds([busy.pid, idle.pid]) >= 0.5
+    finally:
+        for proc in (busy, idle):
+            proc.kill()
+            proc.wait()
+    assert cpu_seconds([busy.pid]) == 0.0, "an ended process counts nothing"
