@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from config.validators import Duration, HostPort, PositiveInt
+from config.validators import Duration, HostPort, PositiveInt, duration_ms
 
 
 class FlinkSettings(BaseModel):
@@ -48,3 +48,12 @@ class FlinkSettings(BaseModel):
     # Kafka SQL connector jar for in-process explain/submit when it is not in Flink's lib/;
     # empty: <stack.cache_dir>/jars/flink-sql-connector-kafka-<version>.jar
     connector_jar: str = ""
+
+    @field_validator("source_fetch_wait")
+    @classmethod
+    def _fetch_wait_below_request_timeout(cls, value: str) -> str:
+        # the Kafka consumer refuses a fetch wait beyond its request timeout (30 s), and every
+        # alert waits up to this long
+        if duration_ms(value) > 5_000:
+            raise ValueError(f"{value!r} is too long: at most 5 s (every alert may wait this long)")
+        return value

@@ -44,6 +44,7 @@ def test_environment_overrides_the_file(monkeypatch):
          "'CRITICAL'"),
         ({"job": {"state_ttl": "1 min"}}, "job", "at least job.alert_cooldown"),
         ({"kafka": {"partitions": {"nope": 2}}}, "kafka", "unknown topic roles"),
+        ({"flink": {"source_fetch_wait": "1 min"}}, "flink.source_fetch_wait", "at most 5 s"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key_and_what_is_allowed(overrides, key, hint):
