@@ -95,11 +95,9 @@ def descendants(pid: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
-        try:
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        children.setdefault(ppid, []).append(int(entry.name))
+        fields = _stat_fields(int(entry.name))
+        if fields:
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
     found, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):
@@ -113,12 +111,20 @@ def cpu_seconds(pids: list[int]) -> float:
     ended counts nothing. Benchmarks difference two readings to see what a stretch cost."""
     total_ticks = 0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
+        fields = _stat_fields(pid)
+        if fields:
+            total_ticks += int(fields[11]) + int(fields[12])  # utime, stime
     return total_ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/<pid>/stat after the command name (state, ppid, ...; the name may
+    hold spaces and parentheses, so split after its last ')'), or None once the process has
+    ended."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
 
 
 def kill_orphans(pids: list[int]) -> None:
