@@ -125,7 +125,8 @@ def _replay(
                 raise SystemExit("no checkpoint completed within 120 s after the replay")
             time.sleep(1.0)
         checkpoint = client.checkpoint_stats(job.job_id)
-        state_by_vertex = client.checkpoint_state_by_vertex(job.job_id)
+        # the same checkpoint as `checkpoint`: its parts add up to its state_size
+        state_by_vertex = client.checkpoint_state_by_vertex(job.job_id, checkpoint["id"])
     finally:
         client.cancel(job.job_id)
     steady = (n - first_done) / (t_end - t_first) if t_first and t_end > t_first else None

@@ -146,27 +146,22 @@ class FlinkClient:
         return out
 
     def checkpoint_stats(self, job_id: str) -> dict[str, int]:
-        """The job's completed checkpoints so far and the newest one's full state size
+        """The job's completed checkpoints so far and the newest one's id, full state size
         (`state_size`) and bytes written for it (`checkpointed_size`, smaller when
-        incremental); sizes are 0 before the first checkpoint."""
+        incremental); id and sizes are 0 before the first checkpoint."""
         body = self._request("GET", f"/jobs/{job_id}/checkpoints")
         latest = (body.get("latest") or {}).get("completed") or {}
         return {
             "completed": int(body.get("counts", {}).get("completed", 0)),
+            "id": int(latest.get("id") or 0),
             "state_size": int(latest.get("state_size") or 0),
             "checkpointed_size": int(latest.get("checkpointed_size") or 0),
         }
 
-    def checkpoint_state_by_vertex(self, job_id: str) -> list[dict[str, Any]]:
-        """The newest completed checkpoint's state size per job vertex (bytes, summed over
-        subtasks), largest first: which operators hold the state. Empty before the first
-        checkpoint."""
-        latest = (self._request("GET", f"/jobs/{job_id}/checkpoints").get("latest") or {}).get(
-            "completed"
-        )
-        if not latest:
-            return []
-        details = self._request("GET", f"/jobs/{job_id}/checkpoints/details/{latest['id']}")
+    def checkpoint_state_by_vertex(self, job_id: str, checkpoint_id: int) -> list[dict[str, Any]]:
+        """Checkpoint `checkpoint_id`'s state size per job vertex (bytes, summed over
+        subtasks), largest first: which operators hold the state."""
+        details = self._request("GET", f"/jobs/{job_id}/checkpoints/details/{checkpoint_id}")
         names = {v["id"]: v.get("name", "") for v in self.job(job_id).get("vertices", [])}
         rows = [
             {"vertex": names.get(vid, vid), "state_size": int(task.get("state_size") or 0)}

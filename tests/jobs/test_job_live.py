@@ -84,7 +84,9 @@ def _run(base: Settings, crafted: Crafted) -> Run:
             "a completed checkpoint in the job's history",
             every_s=1,
         )
-        run.state_by_vertex = job.client.checkpoint_state_by_vertex(job.job_id)
+        run.state_by_vertex = job.client.checkpoint_state_by_vertex(
+            job.job_id, run.checkpoints[-1]["id"]
+        )
     finally:
         job.close()
     return run
@@ -262,6 +264,7 @@ def test_the_checkpoint_history_lists_completed_checkpoints_oldest_first(run):
 def test_the_checkpointed_state_is_broken_down_by_the_operators_that_hold_it(run):
     sizes = [v["state_size"] for v in run.state_by_vertex]
     assert sizes == sorted(sizes, reverse=True), "largest first"
+    assert sum(sizes) == run.checkpoints[-1]["state_size"], "the parts of that one checkpoint"
     holders = [v["vertex"] for v in run.state_by_vertex if v["state_size"] > 0]
     # the transaction-id de-duplication and the HOP windows keep keyed state per record
     assert any(name.startswith("Deduplicate") for name in holders), holders
