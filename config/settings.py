@@ -9,7 +9,13 @@ from typing import Any
 
 import yaml
 from pydantic import Field, SecretStr, ValidationError
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from config.flink import FlinkSettings
 from config.job import JobSettings
@@ -52,8 +58,8 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # environment beats the YAML file, which arrives as init kwargs
-        return (env_settings, init_settings)
+        # load_settings layers file, environment and explicit overrides itself (init kwargs)
+        return (init_settings,)
 
     def card_token_secret(self) -> str:
         """The HMAC key for card tokens: the environment's, else a generated local one."""
@@ -94,10 +100,23 @@ def environment_overrides(overrides: dict[str, Any]) -> dict[str, str]:
     return env
 
 
-def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
-    """Load YAML config (default `config/default.yaml`), then environment overrides.
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `extra` over it, nested mappings merged key by key."""
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
 
-    `overrides` are section dicts merged over the file (used by tests and CLI flags).
+
+def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
+    """Load YAML config (default `config/default.yaml`), the environment over it, and
+    `overrides` over both.
+
+    `overrides` are section dicts (CLI flags, tests), merged key by key, so a flag wins over
+    an exported FRAUD_* variable and keeps the file's other keys of its section.
     Raises ConfigError with one line per bad key.
     """
     path = Path(path or os.environ.get("FRAUD_CONFIG") or DEFAULT_CONFIG)
@@ -111,11 +130,11 @@ def load_settings(path: str | Path | None = None, **overrides: Any) -> Settings:
         raise ConfigError(f"config file {path} is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections")
-    for section, values in overrides.items():
-        merged = dict(data.get(section) or {})
-        merged.update(values)
-        data[section] = merged
     try:
-        return Settings(**data)
+        environment = EnvSettingsSource(Settings)()
+    except SettingsError as exc:
+        raise ConfigError(f"invalid configuration (environment): {exc}") from exc
+    try:
+        return Settings(**deep_merge(deep_merge(data, environment), overrides))
     except ValidationError as exc:
         raise ConfigError(_format_errors(exc, str(path))) from exc

@@ -19,6 +19,7 @@ from typing import Any
 import yaml
 
 from config import Settings, load_settings
+from config.settings import deep_merge
 from config.stack import PROJECT_ROOT
 from stack.process import port_in_use
 
@@ -39,15 +40,6 @@ def free_ports(n: int) -> list[int]:
         if port not in ports and not port_in_use("127.0.0.1", port):
             ports.append(port)
     return ports
-
-
-def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in extra.items():
-        out[k] = (
-            deep_merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-        )
-    return out
 
 
 def stack_overrides(root: Path, slots: int = 2) -> dict[str, Any]:

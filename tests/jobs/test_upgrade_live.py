@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from config import Settings
-from tests.isolated_stack import deep_merge
+from config.settings import deep_merge
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 
