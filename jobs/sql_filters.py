@@ -63,12 +63,16 @@ def _parse_duration(value: Any) -> tuple[int, str]:
 
 
 def sql_interval(value: Any) -> str:
-    """`INTERVAL 'n' UNIT` from a validated duration such as '5 min' ('ms' becomes seconds)."""
+    """`INTERVAL 'n' UNIT` from a validated duration such as '5 min' ('ms' becomes seconds).
+
+    A value of three or more digits names its precision: SQL's default of 2 digits refuses
+    `INTERVAL '150' SECOND`."""
     n, unit = _parse_duration(value)
     sql_unit = _INTERVAL_UNITS[unit]
     if sql_unit is None:  # milliseconds: Flink's INTERVAL SECOND takes a fraction
         return f"INTERVAL '{n // 1000}.{n % 1000:03d}' SECOND(9, 3)"
-    return f"INTERVAL '{n}' {sql_unit}"
+    precision = f"({len(str(n))})" if n >= 100 else ""
+    return f"INTERVAL '{n}' {sql_unit}{precision}"
 
 
 def flink_duration(value: Any) -> str:

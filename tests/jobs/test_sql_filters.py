@@ -59,6 +59,8 @@ def test_sql_ident_refuses_anything_but_plain_identifiers(value):
         ("1 h", "INTERVAL '1' HOUR"),
         ("2 d", "INTERVAL '2' DAY"),
         ("1500 ms", "INTERVAL '1.500' SECOND(9, 3)"),
+        ("150 s", "INTERVAL '150' SECOND(3)"),
+        ("1440 min", "INTERVAL '1440' MINUTE(4)"),
     ],
 )
 def test_sql_interval_renders_flink_intervals(value, expected):
