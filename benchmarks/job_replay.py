@@ -308,14 +308,26 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             t_measured = t_start + args.warmup
             t_stop = t_measured + args.seconds
             t_change = t_measured + args.seconds / 2 if args.change else None
+            # traffic goes on through the drain (not measured): event time must pass the end of
+            # the windows that hold the measured transactions, or those windows never fire
+            t_end = t_stop + args.drain
             sent = 0
             cpu_at_measured: tuple[float, int] | None = None  # (TaskManager CPU s, sent)
+            cpu_at_stop: tuple[float, int] | None = None
             for ev in gen:
                 now = time.time()
-                if now >= t_stop:
+                if now >= t_end:
                     break
                 if cpu_at_measured is None and now >= t_measured:
                     cpu_at_measured = (taskmanager_cpu_s(s), sent)
+                if cpu_at_stop is None and now >= t_stop:
+                    cpu_at_stop = (taskmanager_cpu_s(s), sent)
+                    behind = now - t_stop
+                    print(
+                        f"sent {sent:,} events ({behind:.1f} s behind schedule); producing "
+                        f"{args.drain:g} s more (not measured) for the last alerts",
+                        flush=True,
+                    )
                 if t_change is not None and now >= t_change:
                     t_change = None
                     change_at = time.time()
@@ -330,13 +342,13 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
                 sent += 1
                 if sent % 1000 == 0:
                     prod.poll(0)
-            cpu_used = taskmanager_cpu_s(s) - cpu_at_measured[0] if cpu_at_measured else 0.0
-            sent_measured = sent - cpu_at_measured[1] if cpu_at_measured else 0
             prod.flush(30)
-            behind = time.time() - t_stop
-            print(f"sent {sent:,} events ({behind:.1f} s behind schedule at the end); "
-                  f"waiting {args.drain} s for the last alerts", flush=True)  # fmt: skip
-            seen.stop.wait(args.drain)  # windows close on their slide; let them
+            if cpu_at_stop is None:  # the generator ran out before the measured period ended
+                cpu_at_stop = (taskmanager_cpu_s(s), sent)
+                behind = 0.0
+            cpu_used = cpu_at_stop[0] - cpu_at_measured[0] if cpu_at_measured else 0.0
+            sent_measured = cpu_at_stop[1] - cpu_at_measured[1] if cpu_at_measured else 0
+            seen.stop.wait(2)  # the alerts of the drain's last transactions are not measured
             # when each checkpoint ran, on the timeline's clock: stalls line up with them
             checkpoints = [
                 {
@@ -347,9 +359,11 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
                 for c in client.checkpoint_history(job.job_id)
             ]
     finally:
-        client.cancel(job.job_id)
-        sink.terminate()
-        sink.wait(timeout=60)
+        try:
+            client.cancel(job.job_id)
+        finally:  # the sink goes even when the job is gone already (a restarted cluster)
+            sink.terminate()
+            sink.wait(timeout=60)
     to_kafka: dict[str, list[float]] = {}
     to_mongo: dict[str, list[float]] = {}
     warmup_to_kafka: dict[str, list[float]] = {}
@@ -361,6 +375,8 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         if not times:
             continue
         last = max(times)
+        if last >= t_stop:  # evidence completed during the drain: not measured
+            continue
         timeline.setdefault(rule, []).append((round(last - t_start, 2), round(at - last, 3)))
         if last < t_measured:  # the job was still warming up (JIT, Python workers, first fires)
             warmup_to_kafka.setdefault(rule, []).append(at - last)
@@ -403,7 +419,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "rate_eps": args.rate,
         "seconds": args.seconds,
         "warmup_seconds": args.warmup,
-        "events_sent": sent,
+        "events_sent": cpu_at_stop[1],
         "seconds_behind_schedule": round(behind, 1),
         "delivery_guarantee": args.delivery,
         "slide": args.slide or s.job.rules.velocity.slide,
@@ -453,7 +469,13 @@ def main() -> None:
             help="seconds produced at the rate before the measured ones; their alerts are "
             "reported apart (a freshly started TaskManager is slow for its first minute)",
         )
-        p.add_argument("--drain", type=float, default=drain)
+        p.add_argument(
+            "--drain",
+            type=float,
+            default=drain,
+            help="seconds of traffic after the measured ones, not measured, so that the windows "
+            "holding measured transactions close (at least the slide + 10 s)",
+        )
         p.add_argument(
             "--delivery", default="at-least-once", choices=["at-least-once", "exactly-once"]
         )
@@ -463,7 +485,13 @@ def main() -> None:
     for p in (t, lat, rc):
         p.add_argument("--partitions", type=int, default=4)
         p.add_argument("--checkpoint", default="30 s", help="checkpoint interval (default 30 s)")
-        p.add_argument("--state-backend", default="hashmap", choices=["hashmap", "rocksdb"])
+        p.add_argument(
+            "--state-backend",
+            default="hashmap",
+            choices=["hashmap", "rocksdb"],
+            help="rocksdb: start the stack with FRAUD_FLINK__STATE_BACKEND=rocksdb, so that its "
+            "TaskManager has managed memory for RocksDB (stack.taskmanager_managed_fraction)",
+        )
         p.add_argument("--parallelism", type=int, default=1, help="job parallelism (default 1)")
         p.add_argument(
             "--population", type=int, default=0, help="cards/users (0: sized for the rate)"
