@@ -45,17 +45,24 @@ def _heap_mb(s: Settings, path: str) -> float:
         return float("nan")
 
 
-def _state_mb(client: FlinkClient, s: Settings, job_id: str) -> float:
+def _state_mb(client: FlinkClient, job_id: str, dedup: set[str]) -> tuple[float, float]:
+    """The newest checkpoint's state, all of it and the transaction-id de-duplication's."""
     try:
-        return client.checkpoint_stats(job_id)["state_size"] / 2**20
+        stats = client.checkpoint_stats(job_id)
+        if not stats["id"]:
+            return float("nan"), float("nan")
+        parts = client.checkpoint_state_by_vertex(job_id, stats["id"])
     except FlinkError:
-        return float("nan")
+        return float("nan"), float("nan")
+    ids_seen = sum(p["state_size"] for p in parts if p["vertex_id"] in dedup)
+    return stats["state_size"] / 2**20, ids_seen / 2**20
 
 
 def soak(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
     overrides = job_overrides(uid, args.partitions, "10 s")
     overrides["job"]["state_ttl"] = args.state_ttl
+    overrides["job"]["dedup_horizon"] = args.dedup_horizon
     s = load_settings(**overrides)
     create_topics(s, args.partitions)
     layout = Layout.from_settings(s)
@@ -63,6 +70,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     client = FlinkClient(s.flink.jobmanager)
     job = submit(s, overrides=overrides)
     client.wait_until_running(job.job_id, timeout_s=300)
+    dedup = client.vertex_ids(job.job_id, "key=[transaction_id]")
     tm_id = requests.get(f"http://{s.flink.jobmanager}/taskmanagers", timeout=5).json()[
         "taskmanagers"
     ][0]["id"]
@@ -90,6 +98,7 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     feeder.start()
     try:
         while time.time() - start < args.minutes * 60:
+            state_mb, dedup_mb = _state_mb(client, job.job_id, dedup)
             samples.append(
                 {
                     "t_s": round(time.time() - start, 1),
@@ -98,7 +107,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
                     "tm_rss_mb": round(_rss_mb(tm.pids()[0]), 1),
                     "jm_heap_mb": round(_heap_mb(s, "/jobmanager"), 1),
                     "tm_heap_mb": round(_heap_mb(s, f"/taskmanagers/{tm_id}"), 1),
-                    "state_mb": round(_state_mb(client, s, job.job_id), 2),
+                    "state_mb": round(state_mb, 2),
+                    "dedup_state_mb": round(dedup_mb, 2),
                 }
             )
             print(json.dumps(samples[-1]), flush=True)
@@ -121,11 +131,13 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
         "rate_eps": args.rate,
         "minutes": args.minutes,
         "state_ttl": args.state_ttl,
+        "dedup_horizon": args.dedup_horizon,
         "events_sent": sent[0],
         "tm_rss": drift("tm_rss_mb"),
         "jm_rss": drift("jm_rss_mb"),
         "tm_heap": drift("tm_heap_mb"),
         "state": drift("state_mb"),
+        "dedup_state": drift("dedup_state_mb"),
         "samples": samples,
     }
 
@@ -141,6 +153,12 @@ def main() -> None:
         default=load_settings().job.state_ttl,
         help="job.state_ttl for the run (default: the config's); shorter than the run shows "
         "expiry keeping non-windowed state flat",
+    )
+    parser.add_argument(
+        "--dedup-horizon",
+        default=load_settings().job.dedup_horizon,
+        help="job.dedup_horizon for the run (default: the config's); shorter than the run "
+        "shows the transaction ids seen (dedup_state_mb) levelling off",
     )
     args = parser.parse_args()
     result = soak(args)

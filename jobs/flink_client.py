@@ -158,13 +158,23 @@ class FlinkClient:
             "checkpointed_size": int(latest.get("checkpointed_size") or 0),
         }
 
+    def vertex_ids(self, job_id: str, described: str) -> set[str]:
+        """Ids of the job's vertices whose operators' description (the plan's, fuller than a
+        vertex name) contains `described`, e.g. "key=[transaction_id]"."""
+        nodes = self.job(job_id).get("plan", {}).get("nodes", [])
+        return {n["id"] for n in nodes if described in n.get("description", "")}
+
     def checkpoint_state_by_vertex(self, job_id: str, checkpoint_id: int) -> list[dict[str, Any]]:
         """Checkpoint `checkpoint_id`'s state size per job vertex (bytes, summed over
         subtasks), largest first: which operators hold the state."""
         details = self._request("GET", f"/jobs/{job_id}/checkpoints/details/{checkpoint_id}")
         names = {v["id"]: v.get("name", "") for v in self.job(job_id).get("vertices", [])}
         rows = [
-            {"vertex": names.get(vid, vid), "state_size": int(task.get("state_size") or 0)}
+            {
+                "vertex": names.get(vid, vid),
+                "vertex_id": vid,
+                "state_size": int(task.get("state_size") or 0),
+            }
             for vid, task in (details.get("tasks") or {}).items()
         ]
         return sorted(rows, key=lambda r: -r["state_size"])

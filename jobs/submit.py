@@ -2,8 +2,10 @@
 
 Both execute exactly the statements of the rendered script (jobs/render.py `parse_script`):
 the `SET` pairs become table config, DDL and views run with `execute_sql`, and the inserts
-form one StatementSet. Submission runs in a subprocess (`python -m jobs.submit`) so the
-caller's process never hosts a JVM and a hung gateway can be killed.
+form one StatementSet. The job itself is submitted as that StatementSet's compiled plan, in
+which the transaction-id de-duplication gets its own TTL (`with_dedup_horizon`). Submission
+runs in a subprocess (`python -m jobs.submit`) so the caller's process never hosts a JVM and a
+hung gateway can be killed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 from config import Settings, load_settings
 from config.stack import PROJECT_ROOT
+from config.validators import duration_ms
 from jobs.render import JOB_TEMPLATE, JobStatements, parse_script, render_script
 
 
@@ -115,15 +118,64 @@ def _java_message(exc: BaseException) -> str:
     return text.strip().splitlines()[0] if text.strip() else repr(exc)
 
 
-def explain(settings: Settings, script: str | None = None) -> str:
-    """Flink's plan of the whole statement set, planned in this process (no cluster needed)."""
+def _local_statement_set(settings: Settings, script: str | None) -> Any:
+    """The script's StatementSet, in a TableEnvironment of this process (no cluster)."""
     statements = parse_script(script or render_script(settings))
     t_env = table_environment(statements, client_config(settings, None, None))
-    stmt_set = statement_set(t_env, statements)
+    return statement_set(t_env, statements)
+
+
+def explain(settings: Settings, script: str | None = None) -> str:
+    """Flink's plan of the whole statement set, planned in this process (no cluster needed)."""
+    stmt_set = _local_statement_set(settings, script)
     try:
         return stmt_set.explain()
     except Exception as exc:
         raise SubmitError(f"Flink could not plan the job: {_java_message(exc)}") from exc
+
+
+def with_dedup_horizon(plan_json: str, horizon_ms: int) -> tuple[str, int]:
+    """The compiled plan `plan_json` with `horizon_ms` as the state TTL of each
+    de-duplication by `transaction_id` alone, and how many it changed.
+
+    A job has one `table.exec.state.ttl` for every operator, and Flink SQL's STATE_TTL hint
+    does not reach a ROW_NUMBER de-duplication; a compiled plan carries a TTL per operator.
+    The ids seen are state per transaction, the rest per card or alert, so they get a
+    horizon of their own (job.dedup_horizon)."""
+    plan = json.loads(plan_json)
+    changed = 0
+    for node in plan["nodes"]:
+        if not node["type"].startswith("stream-exec-deduplicate"):
+            continue
+        fields = node["outputType"]["fields"]
+        if [fields[i]["name"] for i in node["uniqueKeys"]] != ["transaction_id"]:
+            continue
+        for state in node["state"]:
+            state["ttl"] = f"{horizon_ms} ms"
+        changed += 1
+    return json.dumps(plan), changed
+
+
+def job_plan(stmt_set: Any, settings: Settings) -> str:
+    """The job's compiled plan (JSON), with job.dedup_horizon as the TTL of the
+    transaction-id de-duplication (`with_dedup_horizon`)."""
+    try:
+        compiled = stmt_set.compile_plan().as_json_string()
+    except Exception as exc:
+        raise SubmitError(f"Flink could not plan the job: {_java_message(exc)}") from exc
+    plan, changed = with_dedup_horizon(compiled, duration_ms(settings.job.dedup_horizon))
+    if changed != 1:
+        raise SubmitError(
+            f"the job's plan has {changed} de-duplications by transaction_id, expected 1 "
+            "(sql_templates/enrichment/on_time_transactions.sql.j2)"
+        )
+    return plan
+
+
+def compile_job(settings: Settings, script: str | None = None) -> str:
+    """`job_plan` of the rendered job, planned in this process (no cluster needed)."""
+    stmt_set = _local_statement_set(settings, script)
+    return job_plan(stmt_set, settings)
 
 
 @dataclass
@@ -150,7 +202,16 @@ def _submit_here(
     conf = client_config(settings, jobmanager, from_savepoint, allow_non_restored_state)
     t_env = table_environment(statements, conf)
     stmt_set = statement_set(t_env, statements)
-    result = stmt_set.execute()
+    if template == JOB_TEMPLATE:
+        from pyflink.table import CompiledPlan, PlanReference
+
+        plan = PlanReference.from_json_string(job_plan(stmt_set, settings))
+        # built here: PyFlink 2.2's load_plan hands the Java environment to CompiledPlan, whose
+        # execute() then fails calling a Python method on it
+        compiled = CompiledPlan(t_env._j_tenv.loadPlan(plan._j_plan_reference), t_env)
+        result = compiled.execute()
+    else:
+        result = stmt_set.execute()
     client = result.get_job_client()
     if client is None:
         raise SubmitError("Flink returned no job client")

@@ -3,6 +3,7 @@ a wrong type or an unsupported construct fails here."""
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from config import load_settings
 from config.job import rule_names
 from jobs.render import render_script
-from jobs.submit import explain
+from jobs.submit import compile_job, explain
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +61,30 @@ def test_python_udfs_run_once_per_valid_transaction(plan):
     # one Python operator for scoring (token, last4, score) and one for the DLQ masking
     assert optimized.count("PythonCalc(") == 2
     assert optimized.count("risk_score(") == 1
+
+
+def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():
+    s = load_settings(
+        job={
+            "rules": {
+                r: {"window": "300 s", "slide": "150 s"} for r in ("velocity", "device_sharing")
+            }
+        }
+    )
+    plan = explain(s, render_script(s, python_files=""))
+    optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
+    assert optimized.count("HOP(time_col=[rowtime_0], size=[5 min], slide=[150 s])") == 2
+
+
+def test_the_ids_seen_expire_after_the_dedup_horizon_and_other_state_after_state_ttl():
+    s = load_settings(job={"dedup_horizon": "7 min", "state_ttl": "3 h"})
+    plan = json.loads(compile_job(s, render_script(s, python_files="")))
+    ttls: dict[str, list[str]] = {}
+    for node in plan["nodes"]:
+        if node["type"].startswith("stream-exec-deduplicate"):
+            fields = node["outputType"]["fields"]
+            key = ",".join(fields[i]["name"] for i in node["uniqueKeys"])
+            ttls.setdefault(key, []).extend(state["ttl"] for state in node["state"])
+    assert ttls["transaction_id"] == [f"{7 * 60_000} ms"]
+    # the cooldowns: per alert, job.state_ttl
+    assert ttls["entity_id,cooldown_period"] == ["3 h"] * len(rule_names())
