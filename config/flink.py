@@ -23,9 +23,10 @@ class FlinkSettings(BaseModel):
     # empty: the cluster's default (the local stack sets one under stack.data_dir)
     checkpoint_dir: str = ""
     # state backend of the job ("" = the cluster's). hashmap keeps keyed state on the heap:
-    # several times the replay throughput of rocksdb here (8,094 vs ~1,300 events/s on 100-200k
-    # events; the GEO_HOP pattern's shared buffer costs RocksDB seeks per event). rocksdb: for
-    # state larger than the TaskManager heap.
+    # two to four times the replay throughput of rocksdb here (README, Benchmarks: 9,250 vs
+    # 4,742 events/s on 300k events, 5,027 vs 1,361 on 1M). rocksdb: for state larger than the
+    # TaskManager heap; the local stack then gives RocksDB managed memory
+    # (StackSettings.managed_fraction).
     state_backend: Literal["", "hashmap", "rocksdb"] = "hashmap"
     # exponential-delay restarts: first after restart_delay, doubling up to restart_max_delay;
     # the job fails after restart_attempts restarts without a 1 h healthy stretch in between

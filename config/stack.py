@@ -37,13 +37,23 @@ class StackSettings(BaseModel):
     taskmanagers: PositiveInt = Field(default=1, le=8)
     taskmanager_slots: PositiveInt = 4
     # the job's keyed state lives on the TaskManager heap (flink.state_backend hashmap), so most
-    # of the process goes to the heap: managed memory only serves the Python UDF workers (and
-    # RocksDB, if a job chooses it)
+    # of the process goes to the heap: managed memory only serves the Python UDF workers. With
+    # flink.state_backend rocksdb it also holds RocksDB's block cache and write buffers.
     taskmanager_memory: str = "8g"
-    taskmanager_managed_fraction: float = Field(default=0.15, gt=0, lt=1)
+    # share of the TaskManager's memory that is managed; unset: chosen for the state backend
+    # (`managed_fraction`)
+    taskmanager_managed_fraction: float | None = Field(default=None, gt=0, lt=1)
     jobmanager_memory: str = "1g"
     kafka_heap: str = "1g"
     start_timeout_s: PositiveInt = 120
+
+    def managed_fraction(self, state_backend: str) -> float:
+        """taskmanager_managed_fraction, or for the job's state backend: 0.15 when state is on
+        the heap, 0.4 for rocksdb (measured on the 300k replay: 2,728 ev/s at 0.15, 4,163 at
+        0.4, against 9,250 on the heap)."""
+        if self.taskmanager_managed_fraction is not None:
+            return self.taskmanager_managed_fraction
+        return 0.4 if state_backend == "rocksdb" else 0.15
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (PROJECT_ROOT / path)

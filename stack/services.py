@@ -249,7 +249,9 @@ class _FlinkDaemon(Service):
                 "taskmanager.host": h,
                 "taskmanager.numberOfTaskSlots": s.taskmanager_slots,
                 "taskmanager.memory.process.size": s.taskmanager_memory,
-                "taskmanager.memory.managed.fraction": s.taskmanager_managed_fraction,
+                "taskmanager.memory.managed.fraction": s.managed_fraction(
+                    self.settings.flink.state_backend
+                ),
                 "rest.address": h,
                 "rest.bind-address": h,
                 "rest.port": s.ports.flink_rest,

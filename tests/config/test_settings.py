@@ -43,8 +43,13 @@ def test_environment_overrides_the_file(monkeypatch):
         ({"job": {"rules": {"velocity": {"severity": "HUGE"}}}}, "job.rules.velocity.severity",
          "'CRITICAL'"),
         ({"job": {"state_ttl": "1 min"}}, "job", "at least job.alert_cooldown"),
+        ({"job": {"dedup_horizon": "500 ms"}}, "job", "dedup_horizon (500 ms) must be at least"),
         ({"kafka": {"partitions": {"nope": 2}}}, "kafka", "unknown topic roles"),
         ({"flink": {"source_fetch_wait": "1 min"}}, "flink.source_fetch_wait", "at most 5 s"),
+        ({"job": {"rules": {"velocity": {"slide": "2 min"}}}}, "job.rules.velocity",
+         "whole number (at least 1) of slides"),
+        ({"job": {"rules": {"device_sharing": {"slide": "0 s"}}}}, "job.rules.device_sharing",
+         "whole number"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key_and_what_is_allowed(overrides, key, hint):
@@ -115,3 +120,39 @@ def test_environment_overrides_load_the_same_settings(monkeypatch):
     assert s.kafka.topics.transactions == "transactions"  # the rest of the section stays
     assert s.kafka.bootstrap_servers == "h:1"
     assert s.job.delivery_guarantee == "exactly-once"
+
+
+def test_explicit_overrides_beat_the_environment_and_keep_the_files_other_keys(
+    monkeypatch, tmp_path
+):
+    config = tmp_path / "fraud.yaml"
+    config.write_text("job:\n  rules:\n    velocity: {max_count: 9, severity: LOW}\n")
+    monkeypatch.setenv("FRAUD_FLINK__PARALLELISM", "3")
+    monkeypatch.setenv("FRAUD_JOB__RULES__VELOCITY__SEVERITY", "MEDIUM")
+    s = load_settings(
+        config, flink={"parallelism": 2}, job={"rules": {"geo_hop": {"within": "3 min"}}}
+    )
+    assert s.flink.parallelism == 2  # the flag, not the exported variable
+    assert s.job.rules.velocity.severity == "MEDIUM"  # the environment over the file
+    assert s.job.rules.velocity.max_count == 9  # the file's key beside an overridden one
+    assert s.job.rules.geo_hop.within == "3 min"
+
+
+def test_an_unparsable_environment_value_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("FRAUD_STACK__PORTS", "{not json")
+    with pytest.raises(ConfigError, match="environment"):
+        load_settings()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fraction"),
+    [
+        ({}, 0.15),
+        ({"flink": {"state_backend": "rocksdb"}}, 0.4),
+        ({"flink": {"state_backend": "rocksdb"}, "stack": {"taskmanager_managed_fraction": 0.2}},
+         0.2),
+    ],
+)  # fmt: skip
+def test_the_stack_sizes_managed_memory_for_the_state_backend(overrides, fraction):
+    s = load_settings(**overrides)
+    assert s.stack.managed_fraction(s.flink.state_backend) == fraction

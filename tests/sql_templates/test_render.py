@@ -27,20 +27,24 @@ def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
     assert settings["restart-strategy.type"] == "exponential-delay"
     assert settings["restart-strategy.exponential-delay.max-backoff"] == "1 min"
     assert settings["table.exec.state.ttl"] == load_settings().job.state_ttl
+    assert settings["table.exec.uid.generation"] == "DISABLED"  # savepoints of older jobs
     assert settings["table.local-time-zone"] == "UTC"
     assert settings["table.exec.source.idle-timeout"] == "10 s"
     assert settings["pipeline.name"] == "fraud-detection"
     assert settings["parallelism.default"] == "1"
     assert settings["state.backend.type"] == "hashmap"
     assert "execution.checkpointing.incremental" not in settings  # hashmap snapshots are full
+    assert not any(k.startswith("state.backend.rocksdb.") for k in settings)
     assert settings["pipeline.object-reuse"] == "true"
 
 
-def test_rocksdb_state_backend_checkpoints_incrementally():
+def test_rocksdb_state_backend_checkpoints_incrementally_and_filters_lookups():
     text = render_script(load_settings(flink={"state_backend": "rocksdb"}), python_files="")
     settings = dict(parse_script(text).settings)
     assert settings["state.backend.type"] == "rocksdb"
     assert settings["execution.checkpointing.incremental"] == "true"
+    assert settings["state.backend.rocksdb.use-bloom-filter"] == "true"
+    assert settings["state.backend.rocksdb.predefined-options"] == "FLASH_SSD_OPTIMIZED"
 
 
 def test_the_cluster_state_backend_is_kept_when_config_leaves_it_empty():

@@ -1,0 +1,26 @@
+"""The Flink configuration the local stack writes for its daemons (no process started)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from config import load_settings
+from stack.layout import Layout
+from stack.services import TaskManager
+
+
+@pytest.mark.parametrize(("backend", "fraction"), [("hashmap", 0.15), ("rocksdb", 0.4)])
+def test_managed_memory_follows_the_jobs_state_backend(tmp_path: Path, backend, fraction):
+    s = load_settings(
+        flink={"state_backend": backend},
+        stack={"data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"),
+               "run_dir": str(tmp_path / "pids")},
+    )  # fmt: skip
+    layout = Layout.from_settings(s)
+    TaskManager(s, layout).write_config()
+    conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+    assert conf["taskmanager.memory.managed.fraction"] == fraction
+    assert conf["taskmanager.memory.process.size"] == s.stack.taskmanager_memory
