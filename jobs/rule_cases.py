@@ -82,6 +82,7 @@ class Expected(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     entity: str  # a card alias, or a device for device rules
+    user: str | None = None  # the alert's user_id, as given (default u-<card>)
     transaction_ids: list[str] | None = None
     event_time: Seconds | None = None
     window_start: Seconds | None = None
@@ -298,13 +299,23 @@ def _localised(alert: dict[str, Any], ns: _Namespace) -> dict[str, Any]:
     """An alert in the case's own terms: aliases, local ids, seconds after the case start."""
     out = dict(alert)
     out["entity"] = ns.local(alert["entity_id"])
+    out["user"] = ns.local(alert["user_id"])
     out["transaction_ids"] = [ns.local(t) for t in alert["transaction_ids"] or []]
     for key in ("event_time", "window_start", "window_end"):
         out[key] = ns.offset(alert[key])
     return out
 
 
-_COMPARED = ("entity", "transaction_ids", "severity", "amount", "score", "details", "rule_version")
+_COMPARED = (
+    "entity",
+    "user",
+    "transaction_ids",
+    "severity",
+    "amount",
+    "score",
+    "details",
+    "rule_version",
+)
 _TIMES = ("event_time", "window_start", "window_end")
 
 

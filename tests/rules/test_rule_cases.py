@@ -9,7 +9,9 @@ import pytest
 
 from config import load_settings
 from config.job import rule_names
-from jobs.rule_cases import Case, Outcome, load_cases, mismatches, run_rule
+from jobs.render import risk_score_params
+from jobs.rule_cases import Case, Outcome, input_rows, load_cases, mismatches, run_rule
+from udfs.risk_score import RiskParams
 
 CASES = [(rule, k, case) for rule in rule_names() for k, case in enumerate(load_cases(rule))]
 
@@ -34,3 +36,17 @@ def outcomes() -> Callable[[str], list[Outcome]]:
 def test_rule_case(rule: str, index: int, case: Case, outcomes) -> None:
     problems = mismatches(case, outcomes(rule)[index])
     assert not problems, f"{rule} / {case.name}:\n  " + "\n  ".join(problems)
+
+
+@pytest.mark.parametrize("rule", [r for r in rule_names() if r != "device_sharing"])
+def test_card_alerts_carry_the_cards_user_and_last_digits(rule: str, outcomes) -> None:
+    """Every card alert names the user and last four digits its transactions were given (the
+    window rules carry them in packed accumulators, not plain columns)."""
+    settings = load_settings()
+    cases = load_cases(rule)
+    rows = input_rows(cases, RiskParams.from_json(risk_score_params(settings)), settings, rule)
+    given = {(r["card_token"], r["user_id"], r["card_last4"]) for r in rows}
+    alerts = [a for outcome in outcomes(rule) for a in outcome.alerts]
+    assert alerts
+    for alert in alerts:
+        assert (alert["card_token"], alert["user_id"], alert["card_last4"]) in given
