@@ -484,7 +484,11 @@ def main() -> None:
         )
     for p in (t, lat, rc):
         p.add_argument("--partitions", type=int, default=4)
-        p.add_argument("--checkpoint", default="30 s", help="checkpoint interval (default 30 s)")
+        p.add_argument(
+            "--checkpoint",
+            default=load_settings().flink.checkpoint_interval,
+            help="checkpoint interval (default: the config's, flink.checkpoint_interval)",
+        )
         p.add_argument(
             "--state-backend",
             default="hashmap",

@@ -22,7 +22,7 @@ def script() -> str:
 
 def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
     settings = dict(parse_script(script).settings)
-    assert settings["execution.checkpointing.interval"] == "30 s"
+    assert settings["execution.checkpointing.interval"] == "60 s"
     assert settings["execution.checkpointing.mode"] == "EXACTLY_ONCE"
     assert settings["restart-strategy.type"] == "exponential-delay"
     assert settings["restart-strategy.exponential-delay.max-backoff"] == "1 min"
