@@ -353,16 +353,7 @@ def mismatches(case: Case, outcome: Outcome) -> list[str]:
         else:
             unmatched.remove(hit)
     problems = [f"expected, not emitted: {m}" for m in missing]
-    shown = (
-        "entity",
-        "transaction_ids",
-        *_TIMES,
-        "severity",
-        "amount",
-        "score",
-        "details",
-        "rule_version",
-    )
+    shown = _COMPARED + _TIMES
     problems += [f"emitted, not expected: { {k: a.get(k) for k in shown} }" for a in unmatched]
     if case.late is not None and sorted(case.late) != sorted(outcome.late or []):
         problems.append(f"late rows: expected {sorted(case.late)}, got {sorted(outcome.late)}")
