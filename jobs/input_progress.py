@@ -3,9 +3,32 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from config import Settings
+
+
+def committed_offsets(consumer: Any, parts: list[Any], timeout_s: float = 30.0) -> list[Any]:
+    """`consumer.committed(parts)`, asked again (for at most `timeout_s`) while the group's
+    coordinator is moving or still loading: a broker answers NOT_COORDINATOR for a while after
+    it starts or when a partition of its offsets topic changes leader."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    passing = {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(parts, timeout=10)
+        except KafkaException as exc:
+            if exc.args[0].code() not in passing or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
 
 
 def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int, int]:
@@ -19,7 +42,7 @@ def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int,
             for topic in topics
             for p in c.list_topics(topic, timeout=10).topics[topic].partitions
         ]
-        committed = sum(max(tp.offset, 0) for tp in c.committed(parts, timeout=10))
+        committed = sum(max(tp.offset, 0) for tp in committed_offsets(c, parts))
         end = sum(c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
         return committed, end
     finally:

@@ -1,0 +1,46 @@
+"""The committed offsets are read through a coordinator that may be moving: asked again while it
+answers NOT_COORDINATOR (a broker that just started), not for other errors, and not forever."""
+
+from __future__ import annotations
+
+import pytest
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from jobs.input_progress import committed_offsets
+
+
+class _Consumer:
+    """Answers `committed` with the given errors first, then the offsets."""
+
+    def __init__(self, *errors: int) -> None:
+        self.errors = list(errors)
+        self.calls = 0
+
+    def committed(self, parts: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.calls += 1
+        if self.errors:
+            raise KafkaException(KafkaError(self.errors.pop(0)))
+        return [TopicPartition(p.topic, p.partition, 7) for p in parts]
+
+
+PARTS = [TopicPartition("t", 0), TopicPartition("t", 1)]
+
+
+def test_a_moving_coordinator_is_asked_again():
+    c = _Consumer(KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_LOAD_IN_PROGRESS)
+    assert [tp.offset for tp in committed_offsets(c, PARTS)] == [7, 7]
+    assert c.calls == 3
+
+
+def test_other_errors_are_raised_at_once():
+    c = _Consumer(KafkaError.GROUP_AUTHORIZATION_FAILED)
+    with pytest.raises(KafkaException):
+        committed_offsets(c, PARTS)
+    assert c.calls == 1
+
+
+def test_a_coordinator_that_never_settles_is_given_up_on():
+    c = _Consumer(*[KafkaError.NOT_COORDINATOR] * 100)
+    with pytest.raises(KafkaException, match="Not coordinator"):
+        committed_offsets(c, PARTS, timeout_s=0)
+    assert c.calls == 1
