@@ -16,7 +16,7 @@ def committed_offsets(consumer: Any, parts: list[Any], timeout_s: float = 30.0) 
     it starts or when a partition of its offsets topic changes leader."""
     from confluent_kafka import KafkaError, KafkaException
 
-    passing = {
+    coordinator_unsettled = {
         KafkaError.NOT_COORDINATOR,
         KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
         KafkaError.COORDINATOR_NOT_AVAILABLE,
@@ -26,7 +26,7 @@ def committed_offsets(consumer: Any, parts: list[Any], timeout_s: float = 30.0) 
         try:
             return consumer.committed(parts, timeout=10)
         except KafkaException as exc:
-            if exc.args[0].code() not in passing or time.monotonic() >= deadline:
+            if exc.args[0].code() not in coordinator_unsettled or time.monotonic() >= deadline:
                 raise
             time.sleep(0.5)
 
