@@ -43,6 +43,11 @@ class StackSettings(BaseModel):
     # share of the TaskManager's memory that is managed; unset: chosen for the state backend
     # (`managed_fraction`)
     taskmanager_managed_fraction: float | None = Field(default=None, gt=0, lt=1)
+    # the least share of the TaskManager heap that G1 keeps for new objects (percent; 0: the JVM
+    # decides). The job allocates some 100 KB of short-lived objects per event; with G1's own
+    # sizing the young generation shrank to about 250 MB and was collected every 1-2 s, each
+    # pause copying newly changed state (2,000 ev/s: 161 pauses, 27 s in 330 s; 20 %: 56, 19 s)
+    taskmanager_young_percent: int = Field(default=20, ge=0, le=50)
     jobmanager_memory: str = "1g"
     kafka_heap: str = "1g"
     start_timeout_s: PositiveInt = 120
@@ -54,6 +59,16 @@ class StackSettings(BaseModel):
         if self.taskmanager_managed_fraction is not None:
             return self.taskmanager_managed_fraction
         return 0.4 if state_backend == "rocksdb" else 0.15
+
+    def taskmanager_jvm_options(self) -> str:
+        """JVM options of the TaskManager beyond Flink's own (its memory flags stay Flink's)."""
+        if not self.taskmanager_young_percent:
+            return ""
+        # G1NewSizePercent is an experimental flag of HotSpot's G1 (JDK 17)
+        return (
+            "-XX:+UnlockExperimentalVMOptions "
+            f"-XX:G1NewSizePercent={self.taskmanager_young_percent}"
+        )
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (PROJECT_ROOT / path)

@@ -262,6 +262,7 @@ class _FlinkDaemon(Service):
                 ),
                 "execution.checkpointing.num-retained": 3,
                 "state.backend.type": "hashmap",
+                "env.java.opts.taskmanager": s.taskmanager_jvm_options(),
                 "heartbeat.interval": 2000,
                 # a TaskManager busy with GC must not be declared lost; a killed one is
                 # noticed at once anyway (its RPC connection drops)

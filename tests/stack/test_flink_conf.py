@@ -24,3 +24,26 @@ def test_managed_memory_follows_the_jobs_state_backend(tmp_path: Path, backend, 
     conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
     assert conf["taskmanager.memory.managed.fraction"] == fraction
     assert conf["taskmanager.memory.process.size"] == s.stack.taskmanager_memory
+
+
+@pytest.mark.parametrize(
+    ("percent", "options"),
+    [(20, "-XX:+UnlockExperimentalVMOptions -XX:G1NewSizePercent=20"), (0, "")],
+)
+def test_taskmanager_young_generation_share_reaches_its_jvm(tmp_path: Path, percent, options):
+    s = load_settings(
+        stack={"data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"),
+               "run_dir": str(tmp_path / "pids"), "taskmanager_young_percent": percent},
+    )  # fmt: skip
+    layout = Layout.from_settings(s)
+    TaskManager(s, layout).write_config()
+    conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+    assert conf["env.java.opts.taskmanager"] == options
+    # Flink's own options for every JVM stay as the wheel ships them
+    assert "--add-opens" in conf["env.java.opts.all"]
+
+
+@pytest.mark.parametrize("percent", [-1, 51])
+def test_taskmanager_young_generation_share_out_of_range_is_refused(percent):
+    with pytest.raises(ValueError, match="taskmanager_young_percent"):
+        load_settings(stack={"taskmanager_young_percent": percent})

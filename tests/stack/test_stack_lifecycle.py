@@ -98,6 +98,19 @@ def test_flink_is_2_2_with_at_least_two_slots(iso):
     assert body["slots-total"] >= 2
 
 
+def test_taskmanager_jvm_keeps_the_configured_young_generation_share(iso):
+    """Flink starts its JVMs with -XX:+IgnoreUnrecognizedVMOptions: a healthy TaskManager
+    does not prove that the JVM took the flag, so ask the JVM for its value."""
+    settings, config_file = iso
+    pid = _status(config_file)["taskmanager"]["pid"]
+    flags = subprocess.run(
+        ["jcmd", str(pid), "VM.flags", "-all"], capture_output=True, text=True, timeout=30
+    ).stdout
+    line = next(ln for ln in flags.splitlines() if " G1NewSizePercent " in ln)
+    assert line.split("=")[1].split()[0] == str(settings.stack.taskmanager_young_percent)
+    assert "{command line}" in line
+
+
 def test_mongo_ping_and_round_trip(iso):
     settings, _ = iso
     client = pymongo.MongoClient(
