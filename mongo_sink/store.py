@@ -55,6 +55,23 @@ TRANSIENT = (
     WTimeoutError,
 )
 
+# command failures that mean "the server is going away or not reachable", not "this write is
+# wrong": retry the whole batch. InternalError (1) is how FerretDB answers a command that was
+# running while it shut down ("context canceled"); a retried batch is idempotent.
+UNAVAILABLE_CODES = frozenset(
+    {
+        None,  # no code: the reply was cut off
+        1,  # InternalError
+        6,  # HostUnreachable
+        7,  # HostNotFound
+        89,  # NetworkTimeout
+        91,  # ShutdownInProgress
+        189,  # PrimarySteppedDown
+        11600,  # InterruptedAtShutdown
+        11602,  # InterruptedDueToReplStateChange
+    }
+)
+
 # ReplaceOne operations per update command. FerretDB v1.24 (SQLite backend) keeps one of its
 # 100 pooled connections per statement until the whole command ends, so a command of more than
 # ~100 replacements waits for a connection forever and hangs that database for every client
@@ -122,8 +139,9 @@ def ensure_indexes(db: Database, settings: Settings) -> None:
         for keys in specs:
             try:
                 coll.create_index(keys)
-            except TRANSIENT as exc:
-                raise MongoUnavailable(str(exc)) from exc
+            except PyMongoError as exc:
+                _raise_if_transient(exc)
+                raise
 
 
 def _dup_and_rejected(exc: BulkWriteError) -> tuple[list[int], list[tuple[int, str]]]:
@@ -137,10 +155,14 @@ def _dup_and_rejected(exc: BulkWriteError) -> tuple[list[int], list[tuple[int, s
 
 
 def _raise_if_transient(exc: PyMongoError) -> None:
+    """Raise MongoUnavailable if `exc` says the server is unreachable rather than the write bad."""
     if isinstance(exc, TRANSIENT):
         raise MongoUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    if isinstance(exc, BulkWriteError) and exc.details.get("writeConcernErrors"):
-        raise MongoUnavailable(f"write concern: {exc.details['writeConcernErrors']}") from exc
+    if isinstance(exc, BulkWriteError):
+        if exc.details.get("writeConcernErrors"):
+            raise MongoUnavailable(f"write concern: {exc.details['writeConcernErrors']}") from exc
+    elif isinstance(exc, OperationFailure) and exc.code in UNAVAILABLE_CODES:
+        raise MongoUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def write(
@@ -169,8 +191,6 @@ def write(
         return result
     except PyMongoError as exc:
         _raise_if_transient(exc)
-        if isinstance(exc, OperationFailure) and exc.code in (None, 6, 7, 89, 91, 189, 11600):
-            raise MongoUnavailable(f"{type(exc).__name__}: {exc}") from exc
         raise
 
 
