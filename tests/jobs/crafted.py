@@ -209,6 +209,8 @@ def build() -> Crafted:
     c.bad(loc, "bad_location", ts + 13_000)
     c.bad(bad_fields(2514, card_number=_DROP), "missing_field:card_number", ts + 14_000)
     c.bad(bad_fields(2515, transaction_id=_DROP), "missing_field:transaction_id", ts + 15_000)
+    # U+0000 separates the ids in the window rules' state: an id holding it is refused
+    c.bad(bad_fields(2519, transaction_id="t-\u0000-2519"), "bad_transaction_id", ts + 15_500)
     c.add_raw(b"null", ts + 2100, "not_object")
     c.add_raw(b"42", ts + 2200, "not_object")
     c.bad(bad_fields(2507, amount=True), "bad_amount", ts + 5000)
