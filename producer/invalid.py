@@ -29,6 +29,7 @@ INVALID_KINDS: dict[str, str] = {
     "negative_amount": "nonpositive_amount",
     "bad_time": "bad_event_time",
     "bad_location": "bad_location",
+    "bad_transaction_id": "bad_transaction_id",
 }
 _KIND_ORDER = tuple(INVALID_KINDS)
 PREVIEW_CHARS = 160
@@ -99,6 +100,11 @@ def make_invalid(gen: TransactionGenerator, now: int) -> Event:
         text = _dumps(record)
     elif kind == "bad_time":
         record["event_time"] = ["not-a-time", "2026-13-45T25:61:00Z", "yesterday", ""][variant]
+        text = _dumps(record)
+    elif kind == "bad_transaction_id":
+        # U+0000 separates the ids in the window rules' state (sql_templates/macros.sql.j2)
+        cut = [0, 1, len(txn_id) // 2, len(txn_id)][variant]
+        txn_id = record["transaction_id"] = txn_id[:cut] + "\u0000" + txn_id[cut:]
         text = _dumps(record)
     else:  # bad_location
         loc = record["location"]

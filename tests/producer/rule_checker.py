@@ -38,6 +38,8 @@ def is_valid(value: bytes) -> bool:
         return False
     if any(k not in rec for k in ("transaction_id", "card_number", "amount", "event_time")):
         return False
+    if "\u0000" in str(rec["transaction_id"]):
+        return False
     amount = rec["amount"]
     if isinstance(amount, bool) or not isinstance(amount, int | float):
         return False

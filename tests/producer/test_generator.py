@@ -380,6 +380,8 @@ def test_invalid_kind_has_its_defect(fraud_stream, kind: str) -> None:
         elif kind == "bad_time":
             with pytest.raises(ValueError):
                 rule_checker.parse_ms(rec["event_time"])
+        elif kind == "bad_transaction_id":
+            assert "\u0000" in rec["transaction_id"]
         elif kind == "bad_location":
             loc = rec["location"]
             assert not (-90 <= loc["lat"] <= 90 and -180 <= loc["lon"] <= 180)
