@@ -60,6 +60,7 @@ from jobs.flink_client import FlinkClient
 from jobs.render import JOB_TEMPLATE
 from jobs.rule_versions import publish_change
 from jobs.submit import submit
+from stack.layout import Layout
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -291,8 +292,10 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     client = FlinkClient(s.flink.jobmanager)
     population = population_for(args.rate, args.population)
     job = submit(s, overrides=overrides)
-    RESULTS.mkdir(exist_ok=True)
-    sink = _start_sink(overrides, RESULTS / f"latency-sink-{uid}.log")
+    # the sink's own log is a diagnostic of this run, kept beside the stack's logs
+    logs = Layout.from_settings(s).logs
+    logs.mkdir(parents=True, exist_ok=True)
+    sink = _start_sink(overrides, logs / f"bench-sink-{uid}.log")
     produced_at: dict[str, float] = {}
     try:
         client.wait_until_running(job.job_id, timeout_s=300)
