@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.validators import Port, PositiveInt
+from config.validators import MemorySize, Port, PositiveInt
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,7 +39,7 @@ class StackSettings(BaseModel):
     # the job's keyed state lives on the TaskManager heap (flink.state_backend hashmap), so most
     # of the process goes to the heap: managed memory only serves the Python UDF workers. With
     # flink.state_backend rocksdb it also holds RocksDB's block cache and write buffers.
-    taskmanager_memory: str = "8g"
+    taskmanager_memory: MemorySize = "8g"
     # share of the TaskManager's memory that is managed; unset: chosen for the state backend
     # (`managed_fraction`)
     taskmanager_managed_fraction: float | None = Field(default=None, gt=0, lt=1)
@@ -48,8 +48,8 @@ class StackSettings(BaseModel):
     # sizing the young generation shrank to about 250 MB and was collected every 1-2 s, each
     # pause copying newly changed state (2,000 ev/s: 161 pauses, 27 s in 330 s; 20 %: 56, 19 s)
     taskmanager_young_percent: int = Field(default=20, ge=0, le=50)
-    jobmanager_memory: str = "1g"
-    kafka_heap: str = "1g"
+    jobmanager_memory: MemorySize = "1g"
+    kafka_heap: MemorySize = "1g"
     start_timeout_s: PositiveInt = 120
 
     def managed_fraction(self, state_backend: str) -> float:

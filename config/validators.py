@@ -17,6 +17,8 @@ _HOSTPORT_RE = re.compile(r"^[A-Za-z0-9.-]+:\d{1,5}$")
 # Flink duration strings: "10 s", "5 min", "500 ms", "1 h", "10s".
 _DURATION_RE = re.compile(r"^(\d{1,9})\s*(ms|s|min|h|d)$")
 _DURATION_MS = {"ms": 1, "s": 1000, "min": 60_000, "h": 3_600_000, "d": 86_400_000}
+# memory sizes as both Flink and a JVM's -Xmx read them: "8g", "512m", "65536k"
+_MEMORY_RE = re.compile(r"^\d{1,9}[kmg]$")
 
 
 def _topic(value: str) -> str:
@@ -56,6 +58,15 @@ def _duration(value: str) -> str:
     return value.strip()
 
 
+def _memory_size(value: str) -> str:
+    if not _MEMORY_RE.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a memory size: write a whole number and one of k, m, g "
+            "(for example '8g' or '512m')"
+        )
+    return value
+
+
 def duration_ms(value: str) -> int:
     """Milliseconds in a validated duration string such as '5 min'."""
     m = _DURATION_RE.fullmatch(value.strip())
@@ -68,5 +79,6 @@ TopicName = Annotated[str, AfterValidator(_topic)]
 Identifier = Annotated[str, AfterValidator(_identifier)]
 HostPort = Annotated[str, AfterValidator(_host_port)]
 Duration = Annotated[str, AfterValidator(_duration)]
+MemorySize = Annotated[str, AfterValidator(_memory_size)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 PositiveInt = Annotated[int, Field(gt=0)]

@@ -50,6 +50,10 @@ def test_environment_overrides_the_file(monkeypatch):
          "whole number (at least 1) of slides"),
         ({"job": {"rules": {"device_sharing": {"slide": "0 s"}}}}, "job.rules.device_sharing",
          "whole number"),
+        # a size the JVM or Flink would refuse only once the process starts
+        ({"stack": {"taskmanager_memory": "8 gigs"}}, "stack.taskmanager_memory",
+         "not a memory size"),
+        ({"stack": {"kafka_heap": "1gb -XX:+Evil"}}, "stack.kafka_heap", "not a memory size"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key_and_what_is_allowed(overrides, key, hint):
