@@ -179,6 +179,11 @@ class FlinkClient:
         ]
         return sorted(rows, key=lambda r: -r["state_size"])
 
+    def state_backend(self, job_id: str) -> str:
+        """The state backend the job runs on, as Flink names it (e.g. `HashMapStateBackend`,
+        `EmbeddedRocksDBStateBackend`)."""
+        return str(self._request("GET", f"/jobs/{job_id}/checkpoints/config")["state_backend"])
+
     def checkpoint_history(self, job_id: str) -> list[dict[str, Any]]:
         """The job's recent checkpoints, oldest first: id, status, `trigger_ms` (epoch ms),
         `duration_ms` (trigger to the last acknowledgement) and `state_size`."""

@@ -78,11 +78,18 @@ class LiveJob:
 
     @classmethod
     def create(
-        cls, base: Settings, uid: str, parallelism: int = 1, partitions: int = 1, **job: Any
+        cls,
+        base: Settings,
+        uid: str,
+        parallelism: int = 1,
+        partitions: int = 1,
+        flink: dict[str, Any] | None = None,
+        **job: Any,
     ) -> LiveJob:
-        """A run at `parallelism` reading `partitions` input partitions (outputs: one each)."""
+        """A run at `parallelism` reading `partitions` input partitions (outputs: one each);
+        `flink` overrides more of the config's `flink` section (e.g. the state backend)."""
         overrides = run_overrides(uid, **job)
-        overrides["flink"]["parallelism"] = parallelism
+        overrides["flink"].update(parallelism=parallelism, **(flink or {}))
         s = load_settings(**overrides)
         t = s.kafka.topics
         ensure_topics(
