@@ -40,6 +40,9 @@ class StackSettings(BaseModel):
     # of the process goes to the heap: managed memory only serves the Python UDF workers. With
     # flink.state_backend rocksdb it also holds RocksDB's block cache and write buffers.
     taskmanager_memory: MemorySize = "8g"
+    # network buffers of the exchanges between the job's operators (Flink's default: a tenth of
+    # the TaskManager, 746 MB at 8g and 343 MB at 4g)
+    taskmanager_network_memory: MemorySize = "64m"
     # share of the TaskManager's memory that is managed; unset: chosen for the state backend
     # (`managed_fraction`)
     taskmanager_managed_fraction: float | None = Field(default=None, gt=0, lt=1)

@@ -67,6 +67,13 @@ def _memory_size(value: str) -> str:
     return value
 
 
+def memory_bytes(value: str) -> int:
+    """Bytes in a validated memory size such as '64m'."""
+    if not _MEMORY_RE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a memory size")
+    return int(value[:-1]) * 1024 ** ("kmg".index(value[-1]) + 1)
+
+
 def duration_ms(value: str) -> int:
     """Milliseconds in a validated duration string such as '5 min'."""
     m = _DURATION_RE.fullmatch(value.strip())

@@ -249,6 +249,8 @@ class _FlinkDaemon(Service):
                 "taskmanager.host": h,
                 "taskmanager.numberOfTaskSlots": s.taskmanager_slots,
                 "taskmanager.memory.process.size": s.taskmanager_memory,
+                "taskmanager.memory.network.min": s.taskmanager_network_memory,
+                "taskmanager.memory.network.max": s.taskmanager_network_memory,
                 "taskmanager.memory.managed.fraction": s.managed_fraction(
                     self.settings.flink.state_backend
                 ),

@@ -26,6 +26,19 @@ def test_managed_memory_follows_the_jobs_state_backend(tmp_path: Path, backend, 
     assert conf["taskmanager.memory.process.size"] == s.stack.taskmanager_memory
 
 
+@pytest.mark.parametrize("size", ["64m", "256m"])
+def test_network_memory_is_the_fixed_size_the_stack_sets(tmp_path: Path, size):
+    s = load_settings(
+        stack={"data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"),
+               "run_dir": str(tmp_path / "pids"), "taskmanager_network_memory": size},
+    )  # fmt: skip
+    layout = Layout.from_settings(s)
+    TaskManager(s, layout).write_config()
+    conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+    # min = max: not Flink's tenth of the process, whatever the process size
+    assert conf["taskmanager.memory.network.min"] == conf["taskmanager.memory.network.max"] == size
+
+
 @pytest.mark.parametrize(
     ("percent", "options"),
     [(20, "-XX:+UnlockExperimentalVMOptions -XX:G1NewSizePercent=20"), (0, "")],

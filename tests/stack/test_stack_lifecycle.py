@@ -22,6 +22,7 @@ import requests
 import yaml
 
 from config import load_settings
+from config.validators import memory_bytes
 from stack import manager
 from stack.layout import Layout
 from stack.process import pid_alive
@@ -109,6 +110,14 @@ def test_taskmanager_jvm_keeps_the_configured_young_generation_share(iso):
     line = next(ln for ln in flags.splitlines() if " G1NewSizePercent " in ln)
     assert line.split("=")[1].split()[0] == str(settings.stack.taskmanager_young_percent)
     assert "{command line}" in line
+
+
+def test_taskmanager_network_memory_is_the_configured_size(iso):
+    settings, _ = iso
+    rest = f"http://127.0.0.1:{settings.stack.ports.flink_rest}"
+    (tm,) = requests.get(f"{rest}/taskmanagers", timeout=5).json()["taskmanagers"]
+    expected = memory_bytes(settings.stack.taskmanager_network_memory)
+    assert tm["memoryConfiguration"]["networkMemory"] == expected
 
 
 def test_mongo_ping_and_round_trip(iso):
