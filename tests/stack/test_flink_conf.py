@@ -3,38 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
-from config import load_settings
+from config import Settings, load_settings
 from stack.layout import Layout
 from stack.services import TaskManager
 
 
-@pytest.mark.parametrize(("backend", "fraction"), [("hashmap", 0.15), ("rocksdb", 0.4)])
-def test_managed_memory_follows_the_jobs_state_backend(tmp_path: Path, backend, fraction):
-    s = load_settings(
-        flink={"state_backend": backend},
-        stack={"data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"),
-               "run_dir": str(tmp_path / "pids")},
-    )  # fmt: skip
+def _written_conf(tmp_path: Path, flink: dict[str, Any] | None = None, **stack: Any):
+    """The settings (stack dirs under tmp_path) and the config.yaml the TaskManager writes."""
+    dirs = {
+        "data_dir": tmp_path / "data",
+        "log_dir": tmp_path / "logs",
+        "run_dir": tmp_path / "pids",
+    }
+    s: Settings = load_settings(
+        flink=flink or {}, stack={**{k: str(v) for k, v in dirs.items()}, **stack}
+    )
     layout = Layout.from_settings(s)
     TaskManager(s, layout).write_config()
-    conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+    return s, yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+
+
+@pytest.mark.parametrize(("backend", "fraction"), [("hashmap", 0.15), ("rocksdb", 0.4)])
+def test_managed_memory_follows_the_jobs_state_backend(tmp_path: Path, backend, fraction):
+    s, conf = _written_conf(tmp_path, flink={"state_backend": backend})
     assert conf["taskmanager.memory.managed.fraction"] == fraction
     assert conf["taskmanager.memory.process.size"] == s.stack.taskmanager_memory
 
 
 @pytest.mark.parametrize("size", ["64m", "256m"])
 def test_network_memory_is_the_fixed_size_the_stack_sets(tmp_path: Path, size):
-    s = load_settings(
-        stack={"data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"),
-               "run_dir": str(tmp_path / "pids"), "taskmanager_network_memory": size},
-    )  # fmt: skip
-    layout = Layout.from_settings(s)
-    TaskManager(s, layout).write_config()
-    conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+    _, conf = _written_conf(tmp_path, taskmanager_network_memory=size)
     # min = max: not Flink's tenth of the process, whatever the process size
     assert conf["taskmanager.memory.network.min"] == conf["taskmanager.memory.network.max"] == size
 
@@ -44,13 +47,7 @@ def test_network_memory_is_the_fixed_size_the_stack_sets(tmp_path: Path, size):
     [(20, "-XX:+UnlockExperimentalVMOptions -XX:G1NewSizePercent=20"), (0, "")],
 )
 def test_taskmanager_young_generation_share_reaches_its_jvm(tmp_path: Path, percent, options):
-    s = load_settings(
-        stack={"data_dir": str(tmp_path / "data"), "log_dir": str(tmp_path / "logs"),
-               "run_dir": str(tmp_path / "pids"), "taskmanager_young_percent": percent},
-    )  # fmt: skip
-    layout = Layout.from_settings(s)
-    TaskManager(s, layout).write_config()
-    conf = yaml.safe_load((layout.flink_conf / "config.yaml").read_text())
+    _, conf = _written_conf(tmp_path, taskmanager_young_percent=percent)
     assert conf["env.java.opts.taskmanager"] == options
     # Flink's own options for every JVM stay as the wheel ships them
     assert "--add-opens" in conf["env.java.opts.all"]
