@@ -68,9 +68,8 @@ def _memory_size(value: str) -> str:
 
 
 def memory_bytes(value: str) -> int:
-    """Bytes in a validated memory size such as '64m'."""
-    if not _MEMORY_RE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a memory size")
+    """Bytes in a memory size such as '64m'."""
+    _memory_size(value)
     return int(value[:-1]) * 1024 ** ("kmg".index(value[-1]) + 1)
 
 

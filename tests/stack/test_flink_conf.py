@@ -15,13 +15,9 @@ from stack.services import TaskManager
 
 def _written_conf(tmp_path: Path, flink: dict[str, Any] | None = None, **stack: Any):
     """The settings (stack dirs under tmp_path) and the config.yaml the TaskManager writes."""
-    dirs = {
-        "data_dir": tmp_path / "data",
-        "log_dir": tmp_path / "logs",
-        "run_dir": tmp_path / "pids",
-    }
+    dirs = {"data_dir": "data", "log_dir": "logs", "run_dir": "pids"}
     s: Settings = load_settings(
-        flink=flink or {}, stack={**{k: str(v) for k, v in dirs.items()}, **stack}
+        flink=flink or {}, stack={**{k: str(tmp_path / d) for k, d in dirs.items()}, **stack}
     )
     layout = Layout.from_settings(s)
     TaskManager(s, layout).write_config()
