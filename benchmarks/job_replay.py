@@ -497,7 +497,8 @@ def main() -> None:
             default="hashmap",
             choices=["hashmap", "rocksdb"],
             help="rocksdb: start the stack with FRAUD_FLINK__STATE_BACKEND=rocksdb, so that its "
-            "TaskManager has managed memory for RocksDB (stack.taskmanager_managed_fraction)",
+            "TaskManager has managed memory for RocksDB (stack.taskmanager_managed_fraction) "
+            "and no idle slot to split it with (stack.taskmanager_slots)",
         )
         p.add_argument("--parallelism", type=int, default=1, help="job parallelism (default 1)")
         p.add_argument(

@@ -24,10 +24,10 @@ class FlinkSettings(BaseModel):
     # empty: the cluster's default (the local stack sets one under stack.data_dir)
     checkpoint_dir: str = ""
     # state backend of the job ("" = the cluster's). hashmap keeps keyed state on the heap:
-    # two to four times the replay throughput of rocksdb here (README, Benchmarks: 9,250 vs
-    # 4,742 events/s on 300k events, 5,027 vs 1,361 on 1M). rocksdb: for state larger than the
-    # TaskManager heap; the local stack then gives RocksDB managed memory
-    # (StackSettings.managed_fraction).
+    # 1.6 times the replay throughput of rocksdb here (README, Benchmarks: 9,365 vs 5,892
+    # events/s on 1M events, 2026-12-02). rocksdb: for state larger than the TaskManager heap;
+    # the local stack then gives RocksDB managed memory and only the job's slots
+    # (StackSettings.managed_fraction, StackSettings.slots).
     state_backend: Literal["", "hashmap", "rocksdb"] = "hashmap"
     # exponential-delay restarts: first after restart_delay, doubling up to restart_max_delay;
     # the job fails after restart_attempts restarts without a 1 h healthy stretch in between

@@ -35,7 +35,8 @@ class StackSettings(BaseModel):
     # TaskManager processes (each with taskmanager_slots slots and taskmanager_memory): the
     # local way to run the job at a parallelism spread over several JVMs, as on a real cluster
     taskmanagers: PositiveInt = Field(default=1, le=8)
-    taskmanager_slots: PositiveInt = 4
+    # task slots per TaskManager; unset: chosen for the job (`slots`)
+    taskmanager_slots: PositiveInt | None = None
     # the job's keyed state lives on the TaskManager heap (flink.state_backend hashmap), so most
     # of the process goes to the heap: managed memory only serves the Python UDF workers. With
     # flink.state_backend rocksdb it also holds RocksDB's block cache and write buffers.
@@ -62,6 +63,18 @@ class StackSettings(BaseModel):
         if self.taskmanager_managed_fraction is not None:
             return self.taskmanager_managed_fraction
         return 0.4 if state_backend == "rocksdb" else 0.15
+
+    def slots(self, state_backend: str, parallelism: int) -> int:
+        """taskmanager_slots, or for the job: 4 when its state is on the heap (room for a
+        parallelism of 4 and a second job); with rocksdb only the job's subtasks per
+        TaskManager. Flink splits a TaskManager's managed memory evenly over its slots, and
+        RocksDB's cache and write buffers get their slot's share: on 4 slots a job at
+        parallelism 1 had a quarter of it (README, Benchmarks: RocksDB and task slots)."""
+        if self.taskmanager_slots is not None:
+            return self.taskmanager_slots
+        if state_backend == "rocksdb":
+            return -(-parallelism // self.taskmanagers)
+        return 4
 
     def taskmanager_jvm_options(self) -> str:
         """JVM options of the TaskManager beyond Flink's own (its memory flags stay Flink's)."""

@@ -247,7 +247,9 @@ class _FlinkDaemon(Service):
                 "jobmanager.memory.process.size": s.jobmanager_memory,
                 "taskmanager.bind-host": h,
                 "taskmanager.host": h,
-                "taskmanager.numberOfTaskSlots": s.taskmanager_slots,
+                "taskmanager.numberOfTaskSlots": s.slots(
+                    self.settings.flink.state_backend, self.settings.flink.parallelism
+                ),
                 "taskmanager.memory.process.size": s.taskmanager_memory,
                 "taskmanager.memory.network.min": s.taskmanager_network_memory,
                 "taskmanager.memory.network.max": s.taskmanager_network_memory,

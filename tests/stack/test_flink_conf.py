@@ -31,6 +31,35 @@ def test_managed_memory_follows_the_jobs_state_backend(tmp_path: Path, backend, 
     assert conf["taskmanager.memory.process.size"] == s.stack.taskmanager_memory
 
 
+@pytest.mark.parametrize(
+    ("backend", "parallelism", "taskmanagers", "slots"),
+    [
+        ("hashmap", 1, 1, 4),
+        ("hashmap", 2, 2, 4),
+        # RocksDB's memory is its slot's share of the managed memory: no slot left idle
+        ("rocksdb", 1, 1, 1),
+        ("rocksdb", 2, 1, 2),
+        ("rocksdb", 4, 2, 2),
+        ("rocksdb", 3, 2, 2),
+    ],
+)
+def test_task_slots_follow_the_jobs_state_backend(
+    tmp_path: Path, backend, parallelism, taskmanagers, slots
+):
+    _, conf = _written_conf(
+        tmp_path,
+        flink={"state_backend": backend, "parallelism": parallelism},
+        taskmanagers=taskmanagers,
+    )
+    assert conf["taskmanager.numberOfTaskSlots"] == slots
+
+
+@pytest.mark.parametrize("backend", ["hashmap", "rocksdb"])
+def test_task_slots_set_in_the_config_win(tmp_path: Path, backend):
+    _, conf = _written_conf(tmp_path, flink={"state_backend": backend}, taskmanager_slots=3)
+    assert conf["taskmanager.numberOfTaskSlots"] == 3
+
+
 @pytest.mark.parametrize("size", ["64m", "256m"])
 def test_network_memory_is_the_fixed_size_the_stack_sets(tmp_path: Path, size):
     _, conf = _written_conf(tmp_path, taskmanager_network_memory=size)
