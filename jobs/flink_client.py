@@ -3,15 +3,63 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import requests
 
+TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED"})
+
 
 class FlinkError(RuntimeError):
     """The JobManager is unreachable or answered with an error."""
+
+
+class NotEnoughSlots(FlinkError):
+    """A job's tasks wait for task slots that the cluster cannot give it."""
+
+
+@dataclass(frozen=True)
+class SlotUse:
+    """The cluster's task slots: how many there are, and how many each live job holds."""
+
+    total: int
+    held: dict[str, int]
+
+
+def slot_shortage(
+    job_id: str, needed: int, slots: SlotUse, names: dict[str, str] | None = None
+) -> str | None:
+    """Why job `job_id`, which needs `needed` slots, cannot start on `slots`, or None.
+
+    A standalone cluster (the local stack, a plain session cluster) never adds slots: a job
+    needing more than the cluster has, or more than other jobs leave, would wait forever.
+    """
+    if slots.total == 0:
+        return None  # no TaskManager registered yet: one may be starting
+    names = names or {}
+    others = {j: n for j, n in slots.held.items() if j != job_id and n > 0}
+    fix = (
+        "lower flink.parallelism, or add slots (stack.taskmanager_slots, stack.taskmanagers; "
+        "on your own cluster taskmanager.numberOfTaskSlots)"
+    )
+    if needed > slots.total:
+        return (
+            f"job {job_id} needs {needed} task slots (its largest parallelism) and the cluster "
+            f"has {slots.total} in all: {fix}"
+        )
+    taken = sum(others.values())
+    if needed > slots.total - taken:
+        holders = ", ".join(
+            f"{names[j]} {j} ({n})" if names.get(j) else f"{j} ({n})" for j, n in others.items()
+        )
+        return (
+            f"job {job_id} needs {needed} task slots; the cluster has {slots.total} and other "
+            f"jobs hold {taken}: {holders}. Stop one (`fraudctl stop <job id>`), or {fix}"
+        )
+    return None
 
 
 @dataclass
@@ -64,6 +112,18 @@ class FlinkClient:
     def overview(self) -> dict[str, Any]:
         """Cluster overview: version, task managers, slots, jobs by state."""
         return self._request("GET", "/overview")
+
+    def slot_use(self) -> SlotUse:
+        """The cluster's task slots and the jobs (not yet ended) that hold them."""
+        live = {j.job_id for j in self.jobs() if j.state not in TERMINAL_STATES}
+        total, held = 0, Counter[str]()
+        for tm in self._request("GET", "/taskmanagers").get("taskmanagers", []):
+            total += int(tm.get("slotsNumber", 0))
+            details = self._request("GET", f"/taskmanagers/{tm['id']}")
+            held.update(
+                s["jobId"] for s in details.get("allocatedSlots", []) if s.get("jobId") in live
+            )
+        return SlotUse(total=total, held=dict(held))
 
     def jobs(self) -> list[JobInfo]:
         """Every job the JobManager knows, newest first."""
@@ -240,23 +300,56 @@ class FlinkClient:
             state = self.job_state(job_id)
             if state in states:
                 return state
-            if state in {"FAILED", "CANCELED", "FINISHED"}:
+            if state in TERMINAL_STATES:
                 raise FlinkError(f"job {job_id} is {state}: {self.root_cause(job_id) or ''}")
             time.sleep(poll_s)
         raise FlinkError(f"job {job_id} is still {state} after {timeout_s:.0f} s")
 
-    def wait_until_running(self, job_id: str, timeout_s: float = 120) -> None:
-        """Wait until the job and all its tasks run (sources are reading)."""
-        self.wait_for_state(job_id, {"RUNNING"}, timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+    def wait_until_running(
+        self, job_id: str, timeout_s: float = 120, slots_grace_s: float = 10
+    ) -> None:
+        """Wait until the job and all its tasks run (sources are reading).
+
+        Tasks still waiting after `slots_grace_s`, or a job restarting, are checked against
+        the cluster's slots: if the job can never get its slots (`slot_shortage`; Flink
+        either leaves its tasks scheduled or restarts it again and again), it is cancelled, so
+        it does not hold the slots it got, and NotEnoughSlots says what to change.
+        """
+        start = time.monotonic()
+        next_slot_check = start + slots_grace_s
+        state, seen_running = "UNKNOWN", False
+        while time.monotonic() < start + timeout_s:
             job = self.job(job_id)
-            if job.get("state") in {"FAILED", "CANCELED", "FINISHED", "RESTARTING"}:
-                raise FlinkError(
-                    f"job {job_id} is {job.get('state')}: {self.root_cause(job_id) or ''}"
-                )
+            state = str(job.get("state", "UNKNOWN"))
+            if state in TERMINAL_STATES:
+                raise FlinkError(f"job {job_id} is {state}: {self.root_cause(job_id) or ''}")
             vertices = job.get("vertices", [])
-            if vertices and all(v.get("status") == "RUNNING" for v in vertices):
+            if (
+                state == "RUNNING"
+                and vertices
+                and all(v.get("status") == "RUNNING" for v in vertices)
+            ):
                 return
+            seen_running |= state == "RUNNING"
+            # a job that ran and now restarts failed; one restarting before it ran may be
+            # waiting out a transient fault (it is checked with the tasks that wait)
+            failed = state == "RESTARTING" and seen_running
+            if vertices and (failed or time.monotonic() >= next_slot_check):
+                self._fail_if_short_of_slots(job_id, vertices)
+                next_slot_check = time.monotonic() + 5
+            if failed:
+                raise FlinkError(f"job {job_id} is {state}: {self.root_cause(job_id) or ''}")
             time.sleep(0.5)
-        raise FlinkError(f"tasks of job {job_id} did not all start within {timeout_s:.0f} s")
+        raise FlinkError(
+            f"tasks of job {job_id} did not all start within {timeout_s:.0f} s (job {state})"
+        )
+
+    def _fail_if_short_of_slots(self, job_id: str, vertices: list[dict[str, Any]]) -> None:
+        # every operator of a SQL job shares one slot sharing group: a job takes as many
+        # slots as its largest parallelism
+        needed = max(int(v.get("parallelism", 1)) for v in vertices)
+        names = {j.job_id: j.name for j in self.jobs()}
+        shortage = slot_shortage(job_id, needed, self.slot_use(), names)
+        if shortage:
+            self.cancel(job_id)
+            raise NotEnoughSlots(f"{shortage}\njob {job_id} was cancelled")

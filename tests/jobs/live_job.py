@@ -212,8 +212,14 @@ class LiveJob:
     def fraudctl(self, *args: str, timeout: float = 400) -> str:
         """`fraudctl ARGS` pointed at this run's topics through FRAUD_<SECTION>__<KEY>
         environment overrides; its stdout (the test fails on a non-zero exit)."""
+        proc = self.fraudctl_run(*args, timeout=timeout)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return proc.stdout
+
+    def fraudctl_run(self, *args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
+        """`fraudctl ARGS` as `fraudctl` runs it, whatever its exit status."""
         env = {**os.environ, **environment_overrides(self.overrides)}
-        proc = subprocess.run(
+        return subprocess.run(
             [sys.executable, "-m", "fraudctl.app", *args],
             cwd=PROJECT_ROOT,
             env=env,
@@ -221,8 +227,6 @@ class LiveJob:
             text=True,
             timeout=timeout,
         )
-        assert proc.returncode == 0, proc.stderr[-3000:]
-        return proc.stdout
 
     def close(self) -> None:
         if self.job_id:
