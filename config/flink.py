@@ -15,6 +15,11 @@ class FlinkSettings(BaseModel):
     jobmanager: HostPort = "127.0.0.1:8081"
     job_name: str = "fraud-detection"
     parallelism: PositiveInt = 1
+    # the cluster never adds TaskManagers (the local stack, a standalone session cluster): a
+    # job it has too few task slots for would wait forever, so submit cancels it and says why
+    # (FlinkClient.wait_until_running). false: a cluster that starts TaskManagers on demand
+    # (native Kubernetes, YARN), where such a job waits for them.
+    fixed_slots: bool = True
     # with at-least-once sinks alerts do not wait for checkpoints; every checkpoint snapshots
     # the whole heap state (README, Benchmarks: at 2,000 ev/s 0.25-0.28 CPU ms per event every
     # 60 s against 0.35-0.36 every 30 s, and the snapshots stall the source); a failure
@@ -50,6 +55,11 @@ class FlinkSettings(BaseModel):
     # Kafka SQL connector jar for in-process explain/submit when it is not in Flink's lib/;
     # empty: <stack.cache_dir>/jars/flink-sql-connector-kafka-<version>.jar
     connector_jar: str = ""
+
+    def slots_grace_s(self) -> float | None:
+        """How long a submitted job's tasks may wait for slots before the slots are checked
+        (FlinkClient.wait_until_running); None: never."""
+        return 10.0 if self.fixed_slots else None
 
     @field_validator("source_fetch_wait")
     @classmethod

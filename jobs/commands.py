@@ -93,7 +93,9 @@ def submit(
         with err_console.status(f"planning and submitting to {jm} ..."):
             submitted = submit_job(s, jm, from_savepoint, config_path=config)
         with err_console.status(f"waiting for job {submitted.job_id} to run ..."):
-            client.wait_until_running(submitted.job_id, timeout_s=180)
+            client.wait_until_running(
+                submitted.job_id, timeout_s=180, slots_grace_s=s.flink.slots_grace_s()
+            )
     except (SubmitError, FlinkError) as exc:
         fail(str(exc))
     if json_out:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from typing import Any
 import requests
 
 TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED"})
+# states of a job that gives its task slots back (or soon will)
+ENDING_STATES = TERMINAL_STATES | {"CANCELLING", "FAILING"}
 
 
 class FlinkError(RuntimeError):
@@ -114,14 +117,17 @@ class FlinkClient:
         return self._request("GET", "/overview")
 
     def slot_use(self) -> SlotUse:
-        """The cluster's task slots and the jobs (not yet ended) that hold them."""
-        live = {j.job_id for j in self.jobs() if j.state not in TERMINAL_STATES}
+        """The cluster's task slots and the jobs that keep theirs (not ended or ending)."""
+        keeping = {j.job_id for j in self.jobs() if j.state not in ENDING_STATES}
         total, held = 0, Counter[str]()
         for tm in self._request("GET", "/taskmanagers").get("taskmanagers", []):
-            total += int(tm.get("slotsNumber", 0))
-            details = self._request("GET", f"/taskmanagers/{tm['id']}")
+            try:
+                details = self._request("GET", f"/taskmanagers/{tm['id']}")
+            except FlinkError:
+                continue  # unregistered since the list was read: its slots are gone
+            total += int(details.get("slotsNumber", 0))
             held.update(
-                s["jobId"] for s in details.get("allocatedSlots", []) if s.get("jobId") in live
+                s["jobId"] for s in details.get("allocatedSlots", []) if s.get("jobId") in keeping
             )
         return SlotUse(total=total, held=dict(held))
 
@@ -306,43 +312,44 @@ class FlinkClient:
         raise FlinkError(f"job {job_id} is still {state} after {timeout_s:.0f} s")
 
     def wait_until_running(
-        self, job_id: str, timeout_s: float = 120, slots_grace_s: float = 10
+        self, job_id: str, timeout_s: float = 120, slots_grace_s: float | None = 10
     ) -> None:
-        """Wait until the job and all its tasks run (sources are reading).
+        """Wait up to `timeout_s` for the job to run, then as long for all its tasks to run
+        (sources are reading).
 
-        Tasks still waiting after `slots_grace_s`, or a job restarting, are checked against
-        the cluster's slots: if the job can never get its slots (`slot_shortage`; Flink
-        either leaves its tasks scheduled or restarts it again and again), it is cancelled, so
-        it does not hold the slots it got, and NotEnoughSlots says what to change.
+        Tasks still waiting after `slots_grace_s`, or a job that failed after it ran, are
+        checked against the cluster's slots: if the job can never get its slots
+        (`slot_shortage`; Flink either leaves its tasks scheduled or restarts the job again
+        and again), it is cancelled, so it does not hold the slots it got, and NotEnoughSlots
+        says what to change. `slots_grace_s=None`: no such check (clusters that start
+        TaskManagers on demand).
         """
-        start = time.monotonic()
-        next_slot_check = start + slots_grace_s
+        deadline = time.monotonic() + timeout_s
+        next_slot_check = None if slots_grace_s is None else time.monotonic() + slots_grace_s
         state, seen_running = "UNKNOWN", False
-        while time.monotonic() < start + timeout_s:
+        while time.monotonic() < deadline:
             job = self.job(job_id)
             state = str(job.get("state", "UNKNOWN"))
             if state in TERMINAL_STATES:
                 raise FlinkError(f"job {job_id} is {state}: {self.root_cause(job_id) or ''}")
             vertices = job.get("vertices", [])
-            if (
-                state == "RUNNING"
-                and vertices
-                and all(v.get("status") == "RUNNING" for v in vertices)
-            ):
-                return
-            seen_running |= state == "RUNNING"
+            if state == "RUNNING":
+                if vertices and all(v.get("status") == "RUNNING" for v in vertices):
+                    return
+                if not seen_running:
+                    deadline = time.monotonic() + timeout_s  # now as long for its tasks
+                seen_running = True
             # a job that ran and now restarts failed; one restarting before it ran may be
             # waiting out a transient fault (it is checked with the tasks that wait)
             failed = state == "RESTARTING" and seen_running
-            if vertices and (failed or time.monotonic() >= next_slot_check):
+            check_due = next_slot_check is not None and time.monotonic() >= next_slot_check
+            if vertices and next_slot_check is not None and (failed or check_due):
                 self._fail_if_short_of_slots(job_id, vertices)
                 next_slot_check = time.monotonic() + 5
             if failed:
                 raise FlinkError(f"job {job_id} is {state}: {self.root_cause(job_id) or ''}")
             time.sleep(0.5)
-        raise FlinkError(
-            f"tasks of job {job_id} did not all start within {timeout_s:.0f} s (job {state})"
-        )
+        raise FlinkError(f"tasks of job {job_id} did not all start in time (job {state})")
 
     def _fail_if_short_of_slots(self, job_id: str, vertices: list[dict[str, Any]]) -> None:
         # every operator of a SQL job shares one slot sharing group: a job takes as many
@@ -351,5 +358,6 @@ class FlinkClient:
         names = {j.job_id: j.name for j in self.jobs()}
         shortage = slot_shortage(job_id, needed, self.slot_use(), names)
         if shortage:
-            self.cancel(job_id)
+            with contextlib.suppress(FlinkError):  # it may have ended meanwhile
+                self.cancel(job_id)
             raise NotEnoughSlots(f"{shortage}\njob {job_id} was cancelled")

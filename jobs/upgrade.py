@@ -59,7 +59,9 @@ def upgrade(
             allow_non_restored_state=True,
         )
         on_progress(f"waiting for job {submitted.job_id} to run")
-        client.wait_until_running(submitted.job_id, timeout_s=180)
+        client.wait_until_running(
+            submitted.job_id, timeout_s=180, slots_grace_s=settings.flink.slots_grace_s()
+        )
     except (SubmitError, FlinkError) as exc:
         raise UpgradeError(
             f"{exc}\nThe previous job stopped with savepoint {savepoint}; with the previous "
