@@ -62,6 +62,8 @@ def test_a_job_wider_than_the_cluster_is_refused_and_cancelled(live_stack: Setti
 def test_a_job_that_other_jobs_leave_too_few_slots_for_names_them(live_stack: Settings):
     client = FlinkClient(live_stack.flink.jobmanager)
     total = _all_slots_free(client)
+    if total < 2:
+        pytest.skip(f"needs a cluster of 2 or more slots (this one has {total})")
     holder = LiveJob.create(live_stack, uuid.uuid4().hex[:10], parallelism=total - 1)
     job = LiveJob.create(live_stack, uuid.uuid4().hex[:10], parallelism=2)
     try:
