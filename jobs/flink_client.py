@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -26,15 +26,15 @@ class NotEnoughSlots(FlinkError):
 
 @dataclass(frozen=True)
 class SlotUse:
-    """The cluster's task slots: how many there are, and how many each live job holds."""
+    """The cluster's task slots: how many there are, how many each live job holds, and the
+    names of those jobs."""
 
     total: int
     held: dict[str, int]
+    names: dict[str, str] = field(default_factory=dict)
 
 
-def slot_shortage(
-    job_id: str, needed: int, slots: SlotUse, names: dict[str, str] | None = None
-) -> str | None:
+def slot_shortage(job_id: str, needed: int, slots: SlotUse) -> str | None:
     """Why job `job_id`, which needs `needed` slots, cannot start on `slots`, or None.
 
     A standalone cluster (the local stack, a plain session cluster) never adds slots: a job
@@ -42,8 +42,7 @@ def slot_shortage(
     """
     if slots.total == 0:
         return None  # no TaskManager registered yet: one may be starting
-    names = names or {}
-    others = {j: n for j, n in slots.held.items() if j != job_id and n > 0}
+    others = {j: n for j, n in slots.held.items() if j != job_id}
     fix = (
         "lower flink.parallelism, or add slots (stack.taskmanager_slots, stack.taskmanagers; "
         "on your own cluster taskmanager.numberOfTaskSlots)"
@@ -56,7 +55,8 @@ def slot_shortage(
     taken = sum(others.values())
     if needed > slots.total - taken:
         holders = ", ".join(
-            f"{names[j]} {j} ({n})" if names.get(j) else f"{j} ({n})" for j, n in others.items()
+            f"{slots.names[j]} {j} ({n})" if slots.names.get(j) else f"{j} ({n})"
+            for j, n in others.items()
         )
         return (
             f"job {job_id} needs {needed} task slots; the cluster has {slots.total} and other "
@@ -118,7 +118,7 @@ class FlinkClient:
 
     def slot_use(self) -> SlotUse:
         """The cluster's task slots and the jobs that keep theirs (not ended or ending)."""
-        keeping = {j.job_id for j in self.jobs() if j.state not in ENDING_STATES}
+        keeping = {j.job_id: j.name for j in self.jobs() if j.state not in ENDING_STATES}
         total, held = 0, Counter[str]()
         for tm in self._request("GET", "/taskmanagers").get("taskmanagers", []):
             try:
@@ -129,7 +129,7 @@ class FlinkClient:
             held.update(
                 s["jobId"] for s in details.get("allocatedSlots", []) if s.get("jobId") in keeping
             )
-        return SlotUse(total=total, held=dict(held))
+        return SlotUse(total=total, held=dict(held), names=keeping)
 
     def jobs(self) -> list[JobInfo]:
         """Every job the JobManager knows, newest first."""
@@ -342,8 +342,11 @@ class FlinkClient:
             # a job that ran and now restarts failed; one restarting before it ran may be
             # waiting out a transient fault (it is checked with the tasks that wait)
             failed = state == "RESTARTING" and seen_running
-            check_due = next_slot_check is not None and time.monotonic() >= next_slot_check
-            if vertices and next_slot_check is not None and (failed or check_due):
+            if (
+                vertices
+                and next_slot_check is not None
+                and (failed or time.monotonic() >= next_slot_check)
+            ):
                 self._fail_if_short_of_slots(job_id, vertices)
                 next_slot_check = time.monotonic() + 5
             if failed:
@@ -355,8 +358,7 @@ class FlinkClient:
         # every operator of a SQL job shares one slot sharing group: a job takes as many
         # slots as its largest parallelism
         needed = max(int(v.get("parallelism", 1)) for v in vertices)
-        names = {j.job_id: j.name for j in self.jobs()}
-        shortage = slot_shortage(job_id, needed, self.slot_use(), names)
+        shortage = slot_shortage(job_id, needed, self.slot_use())
         if shortage:
             with contextlib.suppress(FlinkError):  # it may have ended meanwhile
                 self.cancel(job_id)

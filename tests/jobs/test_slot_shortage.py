@@ -10,7 +10,6 @@ import pytest
 from jobs.flink_client import (
     FlinkClient,
     FlinkError,
-    JobInfo,
     NotEnoughSlots,
     SlotUse,
     slot_shortage,
@@ -28,8 +27,8 @@ def test_a_job_wider_than_the_cluster_is_short_whatever_is_free():
 
 
 def test_slots_held_by_other_jobs_are_named_with_their_count():
-    slots = SlotUse(total=4, held={OTHER: 3, JOB: 1})
-    message = slot_shortage(JOB, 2, slots, {OTHER: "fraud-detection"})
+    slots = SlotUse(total=4, held={OTHER: 3, JOB: 1}, names={OTHER: "fraud-detection"})
+    message = slot_shortage(JOB, 2, slots)
     assert message is not None
     assert "other jobs hold 3" in message
     assert f"fraud-detection {OTHER} (3)" in message
@@ -61,11 +60,8 @@ class _Cluster(FlinkClient):
         state, tasks = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         return {"state": state, "vertices": [{"status": tasks, "parallelism": 2}]}
 
-    def jobs(self) -> list[JobInfo]:
-        return [JobInfo(OTHER, "holder", "RUNNING", 0, 0)]
-
     def slot_use(self) -> SlotUse:
-        return self.slots
+        return SlotUse(self.slots.total, self.slots.held, names={OTHER: "holder"})
 
     def root_cause(self, job_id: str) -> str | None:
         return "Caused by: boom"
