@@ -63,6 +63,15 @@ def test_python_udfs_run_once_per_valid_transaction(plan):
     assert optimized.count("risk_score(") == 1
 
 
+def test_the_rules_read_the_scoring_operators_rows_without_a_calc_that_reorders_them(plan):
+    """Flink's generated Calc code copies every string and ROW field it reads: the rules and the
+    de-duplication read the Python operator's output itself (the shared node), not a Calc that
+    only renames and reorders its columns."""
+    optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
+    scoring = next(line for line in optimized.splitlines() if "risk_score(" in line)
+    assert scoring.startswith("PythonCalc(") and scoring.endswith(")(reuse_id=[1])"), scoring
+
+
 def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():
     s = load_settings(
         job={
