@@ -24,6 +24,12 @@ RUN python3.11 -m venv /opt/fraud/.venv \
 
 COPY .cache/jars/flink-sql-connector-kafka-5.0.0-2.2.jar /opt/flink/lib/
 
+# Beam's log of each Python worker's environment (which holds FRAUD_CARD_TOKEN_SECRET here)
+# stays out of the logs: the same lines as the local stack's (stack/services.py)
+RUN for f in /opt/flink/conf/log4j*.properties; do \
+      cat /opt/fraud/stack/flink_log4j_extra.properties >> "$f"; \
+    done
+
 ENV PATH=/opt/fraud/.venv/bin:$PATH
 RUN echo "python.executable: /opt/fraud/.venv/bin/python" >> /opt/flink/conf/config.yaml \
  && echo "python.client.executable: /opt/fraud/.venv/bin/python" >> /opt/flink/conf/config.yaml

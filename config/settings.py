@@ -65,13 +65,33 @@ class Settings(BaseSettings):
         """The HMAC key for card tokens: the environment's, else a generated local one."""
         if self.card_token_secret_value is not None:
             return self.card_token_secret_value.get_secret_value()
-        path = self.stack.resolve(self.stack.run_dir).parent / "card_token_secret"
+        path = self._generated_secret_path()
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as fh:
                 fh.write(secrets.token_hex(32))
         return path.read_text().strip()
+
+    def card_token_secret_file(self) -> Path:
+        """A file only its owner can read that holds `card_token_secret()`: what the local
+        TaskManagers get (FRAUD_CARD_TOKEN_SECRET_FILE) instead of the key itself, which
+        Apache Beam would log with the Python workers' environment."""
+        key = self.card_token_secret()
+        if self.card_token_secret_value is None:
+            return self._generated_secret_path()
+        # the key came from the environment: a file of its own, so that the generated key
+        # stays what it was for runs without it
+        path = self._generated_secret_path().with_name("card_token_secret.from_env")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(key)
+        return path
+
+    def _generated_secret_path(self) -> Path:
+        return self.stack.resolve(self.stack.run_dir).parent / "card_token_secret"
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

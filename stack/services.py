@@ -21,8 +21,14 @@ import yaml
 from config import Settings
 from stack.layout import Layout, flink_home
 from stack.process import live_pids, port_in_use, spawn, tail
+from udfs.card_token import SECRET_ENV, SECRET_FILE_ENV
 
 FLINK_IDENT = "fraud"
+# what the caller's environment may hold that no Flink daemon needs and none may log: the
+# card-token key (the TaskManagers get it as a file) and a MongoDB URI with its password
+SECRET_VARIABLES = frozenset({SECRET_ENV, "FRAUD_MONGO__URI"})
+# appended to each of Flink's log4j files (the Docker image appends it too)
+FLINK_LOG4J_EXTRA = Path(__file__).with_name("flink_log4j_extra.properties")
 
 
 @dataclass
@@ -218,14 +224,16 @@ class _FlinkDaemon(Service):
         return f"http://{self.host}:{self.settings.stack.ports.flink_rest}"
 
     def env(self) -> dict[str, str]:
+        """The daemon's environment: the caller's without its secrets, and the card-token key
+        as a file (`FRAUD_CARD_TOKEN_SECRET_FILE`), read by the Python UDF worker. Apache Beam
+        logs that worker's whole environment, which is the TaskManager's, when a job stops."""
         return {
-            **os.environ,
+            **{k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES},
             "FLINK_CONF_DIR": str(self.layout.flink_conf),
             "FLINK_LOG_DIR": str(self.layout.logs),
             "FLINK_PID_DIR": str(self.layout.pids),
             "FLINK_IDENT_STRING": FLINK_IDENT,
-            # the card-token key, read by the Python UDF worker (never written to SQL or conf)
-            "FRAUD_CARD_TOKEN_SECRET": self.settings.card_token_secret(),
+            SECRET_FILE_ENV: str(self.settings.card_token_secret_file()),
         }
 
     def write_config(self) -> None:
@@ -234,7 +242,7 @@ class _FlinkDaemon(Service):
         conf = self.layout.flink_conf
         conf.mkdir(parents=True, exist_ok=True)
         for f in (home / "conf").glob("log4j*.properties"):
-            shutil.copy2(f, conf / f.name)
+            (conf / f.name).write_text(f.read_text() + "\n" + FLINK_LOG4J_EXTRA.read_text())
         base = _flatten(yaml.safe_load((home / "conf" / "config.yaml").read_text()) or {})
         s = self.settings.stack
         h = self.host

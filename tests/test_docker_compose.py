@@ -52,3 +52,12 @@ def test_compose_refuses_to_run_without_the_card_token_secret():
     )
     assert proc.returncode != 0
     assert "FRAUD_CARD_TOKEN_SECRET" in proc.stderr
+
+
+def test_the_image_gives_flinks_log4j_files_the_projects_lines():
+    # the TaskManager container has the card-token key in its environment, which Beam would log
+    lines = (ROOT / "Dockerfile").read_text().splitlines()
+    copy_stack = lines.index("COPY stack /opt/fraud/stack")
+    append = next(i for i, line in enumerate(lines) if "flink_log4j_extra.properties" in line)
+    assert copy_stack < append
+    assert "/opt/flink/conf/log4j*.properties" in "\n".join(lines[append - 1 : append + 2])

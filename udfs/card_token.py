@@ -29,20 +29,38 @@ def card_last4(card_number: str) -> str:
 
 
 # --- Flink UDF wrappers (registered by sql_templates/functions/udfs.sql.j2) -----------------
-# They run in the Python worker, which gets the key from FRAUD_CARD_TOKEN_SECRET in its
-# environment; the key never appears in SQL. SQL types: STRING -> STRING.
+# They run in the Python worker, which reads the key from the file named by
+# FRAUD_CARD_TOKEN_SECRET_FILE in its environment (else from FRAUD_CARD_TOKEN_SECRET itself);
+# the key never appears in SQL. A file, because Apache Beam, which runs the Python workers,
+# logs a worker's whole environment when its job stops: a key in the environment reaches the
+# TaskManager's log. SQL types: STRING -> STRING.
 
 SECRET_ENV = "FRAUD_CARD_TOKEN_SECRET"
+SECRET_FILE_ENV = "FRAUD_CARD_TOKEN_SECRET_FILE"
 
 
 def _secret_from_env() -> str:
     import os
 
+    path = os.environ.get(SECRET_FILE_ENV)
+    if path:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                key = fh.read().strip()
+        except OSError as err:
+            raise RuntimeError(
+                f"{SECRET_FILE_ENV} names {path}, which the Flink Python worker cannot read: "
+                f"{err.strerror}"
+            ) from None
+        if not key:
+            raise RuntimeError(f"{SECRET_FILE_ENV} names {path}, which is empty")
+        return key
     key = os.environ.get(SECRET_ENV)
     if not key:
         raise RuntimeError(
-            f"{SECRET_ENV} is not set in the Flink Python worker's environment; "
-            "start the TaskManager with it (fraudctl stack up does)"
+            f"neither {SECRET_FILE_ENV} nor {SECRET_ENV} is set in the Flink Python worker's "
+            "environment; start the TaskManager with one of them (fraudctl stack up sets the "
+            "file)"
         )
     return key
 

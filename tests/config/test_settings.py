@@ -85,6 +85,22 @@ def test_card_token_secret_comes_from_the_environment_and_never_prints(monkeypat
     assert "s3cr3t-value" not in s.model_dump_json()
 
 
+@pytest.mark.parametrize("from_env", [True, False])
+def test_the_card_token_key_file_holds_the_key_for_its_owner_only(monkeypatch, tmp_path, from_env):
+    if from_env:
+        monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET", "s3cr3t-value")
+    else:
+        monkeypatch.delenv("FRAUD_CARD_TOKEN_SECRET", raising=False)
+    s = load_settings(stack={"run_dir": str(tmp_path / "run" / "pids")})
+    path = s.card_token_secret_file()
+    assert path.parent == tmp_path / "run"
+    assert path.read_text() == s.card_token_secret()
+    assert path.stat().st_mode & 0o777 == 0o600
+    if from_env:  # a key from the environment leaves the generated one alone
+        assert s.card_token_secret() == "s3cr3t-value"
+        assert not (tmp_path / "run" / "card_token_secret").exists()
+
+
 def _leaf_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
     keys = []
     for name, field in model.model_fields.items():

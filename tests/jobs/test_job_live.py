@@ -26,6 +26,7 @@ import pytest
 
 from config import Settings
 from config.job import rule_names
+from stack.layout import Layout
 from tests.jobs.crafted import Crafted, build, expected_window_stats
 from tests.jobs.live_job import LiveJob
 from tests.polling import wait_until
@@ -297,3 +298,23 @@ def test_the_checkpointed_state_is_broken_down_by_the_operators_that_hold_it(run
     # the transaction-id de-duplication and the HOP windows keep keyed state per record
     assert any(name.startswith("Deduplicate") for name in holders), holders
     assert any(name.startswith("WindowAggregate") for name in holders), holders
+
+
+def test_the_card_token_key_reaches_no_log_of_the_stack_when_the_jobs_stop(
+    runs: dict[str, Run], live_stack: Settings
+):
+    # Apache Beam logs each Python worker's environment (the TaskManager's) when its job stops:
+    # the TaskManager holds the key as a file name, and that logger logs only errors
+    for r in runs.values():
+        wait_until(
+            lambda r=r: r.job.client.job_state(r.job.job_id) == "CANCELED",
+            120,
+            f"job {r.job.job_id} cancelled",
+        )
+    key = live_stack.card_token_secret()
+    logs = Layout.from_settings(live_stack).logs
+    # the running daemons' files; `name.log.N` are rotated ones of earlier stacks
+    current = [p for p in logs.iterdir() if p.is_file() and not p.suffix[1:].isdigit()]
+    assert any(p.name.startswith("flink-") and "taskexecutor" in p.name for p in current)
+    leaked = [p.name for p in current if key in p.read_text(errors="replace")]
+    assert leaked == []

@@ -10,7 +10,7 @@ import yaml
 
 from config import Settings, load_settings
 from stack.layout import Layout
-from stack.services import TaskManager
+from stack.services import FLINK_LOG4J_EXTRA, TaskManager
 
 
 def _written_conf(tmp_path: Path, flink: dict[str, Any] | None = None, **stack: Any):
@@ -82,3 +82,31 @@ def test_taskmanager_young_generation_share_reaches_its_jvm(tmp_path: Path, perc
 def test_taskmanager_young_generation_share_out_of_range_is_refused(percent):
     with pytest.raises(ValueError, match="taskmanager_young_percent"):
         load_settings(stack={"taskmanager_young_percent": percent})
+
+
+def test_the_taskmanager_gets_the_card_token_key_as_a_file_and_no_secret_of_the_caller(
+    monkeypatch, tmp_path: Path
+):
+    # Beam logs the Python workers' environment, which is the TaskManager's, when a job stops
+    monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET", "key-of-the-caller")
+    monkeypatch.setenv("FRAUD_MONGO__URI", "mongodb://user:password@db:27017/")
+    s, _ = _written_conf(tmp_path)
+    env = TaskManager(s, Layout.from_settings(s)).env()
+    assert "FRAUD_CARD_TOKEN_SECRET" not in env
+    assert "FRAUD_MONGO__URI" not in env
+    assert not [k for k, v in env.items() if "key-of-the-caller" in v or "password" in v]
+    key_file = Path(env["FRAUD_CARD_TOKEN_SECRET_FILE"])
+    assert key_file.read_text() == "key-of-the-caller"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_flinks_log4j_files_log_only_errors_of_beams_environment_handling(tmp_path: Path):
+    s, _ = _written_conf(tmp_path)
+    written = sorted(Layout.from_settings(s).flink_conf.glob("log4j*.properties"))
+    assert len(written) >= 3  # the daemons', the console's and the CLI's
+    for f in written:
+        lines = f.read_text().splitlines()
+        assert "logger.beam_environment.level = ERROR" in lines, f.name
+        assert FLINK_LOG4J_EXTRA.read_text().strip().splitlines()[-1] in lines
+        # Flink's own settings stay: the file is appended to, not replaced
+        assert any(line.startswith("rootLogger.") for line in lines), f.name

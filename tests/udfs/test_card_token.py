@@ -1,4 +1,4 @@
-"""The card-token UDF wrapper: same result as the pure function, key from the environment."""
+"""The card-token UDF wrapper: same result as the pure function, key from a file or the env."""
 
 from __future__ import annotations
 
@@ -19,7 +19,29 @@ def test_the_udf_matches_the_pure_function(monkeypatch):
 
 def test_the_udf_refuses_to_run_without_a_key(monkeypatch):
     monkeypatch.delenv("FRAUD_CARD_TOKEN_SECRET", raising=False)
-    with pytest.raises(RuntimeError, match="FRAUD_CARD_TOKEN_SECRET"):
+    monkeypatch.delenv("FRAUD_CARD_TOKEN_SECRET_FILE", raising=False)
+    with pytest.raises(RuntimeError, match="FRAUD_CARD_TOKEN_SECRET_FILE nor FRAUD_CARD_TOKEN"):
+        module.card_token_udf._func.open(None)
+
+
+def test_the_udf_reads_its_key_from_the_file_its_environment_names(monkeypatch, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("key-from-file\n")
+    monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET_FILE", str(key_file))
+    monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET", "key-from-env")
+    fn = module.card_token_udf._func
+    fn.open(None)
+    out = fn.eval(pd.Series(["4111111111111111"]))
+    assert out.iloc[0] == module.card_token("4111111111111111", "key-from-file")
+
+
+@pytest.mark.parametrize(("content", "reason"), [(None, "cannot read"), ("\n", "is empty")])
+def test_a_key_file_it_cannot_use_is_named_in_the_error(monkeypatch, tmp_path, content, reason):
+    key_file = tmp_path / "key"
+    if content is not None:
+        key_file.write_text(content)
+    monkeypatch.setenv("FRAUD_CARD_TOKEN_SECRET_FILE", str(key_file))
+    with pytest.raises(RuntimeError, match=f"{key_file}.*{reason}"):
         module.card_token_udf._func.open(None)
 
 
