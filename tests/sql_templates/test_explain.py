@@ -85,6 +85,23 @@ def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():
     assert optimized.count("HOP(time_col=[rowtime_0], size=[5 min], slide=[150 s])") == 2
 
 
+@pytest.mark.parametrize(
+    "disabled",
+    [
+        # the scoring operator then has one reader: the de-duplication (it failed to plan,
+        # NullPointerException in RemoteCalcSplitRule, when it read rule_params' fields)
+        ("high_value", "risk_score"),
+        ("velocity", "device_sharing", "geo_hop", "impossible_travel", "card_testing"),
+    ],
+)
+def test_flink_plans_the_job_with_only_some_of_its_rules(disabled):
+    s = load_settings(job={"rules": {r: {"enabled": False} for r in disabled}})
+    plan = explain(s, render_script(s, python_files=""))
+    optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
+    for rule in rule_names():
+        assert (f"{rule}_alerts_kafka]" in optimized) is (rule not in disabled), rule
+
+
 def test_the_ids_seen_expire_after_the_dedup_horizon_and_other_state_after_state_ttl():
     s = load_settings(job={"dedup_horizon": "7 min", "state_ttl": "3 h"})
     plan = json.loads(compile_job(s, render_script(s, python_files="")))
