@@ -23,9 +23,9 @@ from config.kafka import KafkaSettings
 from config.mongo import MongoSettings
 from config.producer import ProducerSettings
 from config.stack import PROJECT_ROOT, StackSettings
+from udfs.card_token import SECRET_ENV
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
-SECRET_ENV = "FRAUD_CARD_TOKEN_SECRET"
 
 
 class ConfigError(ValueError):
