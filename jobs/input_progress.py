@@ -49,11 +49,24 @@ def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int,
         c.close()
 
 
-def input_progress(s: Settings, source: str = "json") -> tuple[int, int]:
-    """(input records the job's `source` ("json" or "raw") has committed, records in the input
-    topic). The job commits its offsets at each checkpoint, so this is how far it has read."""
-    group = f"{s.job.consumer_group}-{source}"
-    return group_progress(s, group, [s.kafka.topics.transactions])
+def json_reads(s: Settings) -> tuple[str, ...]:
+    """The job's reads of the input topic that judge transactions, by consumer-group suffix
+    (sql_templates/sources/transactions.sql.j2): `json`, and `realtime` when the
+    per-transaction rules have one of their own."""
+    from jobs.render import realtime_read
+
+    return ("json", "realtime") if realtime_read(s) else ("json",)
+
+
+def input_progress(s: Settings, sources: Sequence[str] | None = None) -> tuple[int, int]:
+    """(input records the slowest of the job's `sources` ("json", "realtime", "raw"; default
+    `json_reads`) has committed, records in the input topic). The job commits its offsets at
+    each checkpoint, so this is how far it has read."""
+    progress = [
+        group_progress(s, f"{s.job.consumer_group}-{source}", [s.kafka.topics.transactions])
+        for source in sources or json_reads(s)
+    ]
+    return min(done for done, _ in progress), max(total for _, total in progress)
 
 
 def sink_progress(s: Settings) -> tuple[int, int]:

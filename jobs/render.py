@@ -23,7 +23,7 @@ from config.rule_changes import initial_parameters
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
 from jobs.sql_filters import FILTERS
-from udfs.rule_parameters import TUNABLE, rule_columns
+from udfs.rule_parameters import PER_TRANSACTION_RULES, TUNABLE, rule_columns
 from udfs.rule_parameters import columns as rule_params_columns
 
 TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
@@ -66,6 +66,13 @@ def enabled_rules(settings: Settings) -> list[str]:
     """Names of the rules switched on in config, in rules-table order (config.job.Rules)."""
     rules = settings.job.rules
     return [name for name in rule_names() if getattr(rules, name).enabled]
+
+
+def realtime_read(settings: Settings) -> bool:
+    """Whether the per-transaction rules get a read of the input of their own
+    (job.per_transaction_read `own` and one of them enabled)."""
+    own = settings.job.per_transaction_read == "own"
+    return own and any(r in PER_TRANSACTION_RULES for r in enabled_rules(settings))
 
 
 def output_views(settings: Settings) -> list[str]:
@@ -121,6 +128,11 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "kafka": settings.kafka,
         "job": settings.job,
         "enabled_rules": enabled_rules(settings),
+        "realtime_read": realtime_read(settings),
+        # the view the per-transaction rules judge
+        "per_transaction_input": (
+            "scored_transactions_realtime" if realtime_read(settings) else "scored_transactions"
+        ),
         "output_views": output_views(settings),
         "risk_score_params": risk_score_params(settings),
         "rule_parameters_settings": rule_parameters_settings(settings),

@@ -244,7 +244,13 @@ def harness_script(settings: Settings, rule: str, input_path: Path) -> str:
     """The rendered harness script for `rule` reading `input_path`."""
     from jobs.render import context
 
-    values = {**context(settings, python_files=""), "rule": rule, "input_path": str(input_path)}
+    values = {
+        **context(settings, python_files=""),
+        "rule": rule,
+        "input_path": str(input_path),
+        # every rule reads the case rows (`scored_transactions`), the per-transaction ones too
+        "per_transaction_input": "scored_transactions",
+    }
     return environment().get_template("testing/rule_harness.sql.j2").render(values)
 
 

@@ -9,9 +9,9 @@ and a replay with the same history gives the same alerts.
 
 Why a Python UDF and not an event-time temporal join: a temporal join emits a transaction only
 once the watermark passes it, which would put `job.watermark_delay` into every
-per-transaction alert (its budget is 1 s). The parameters are looked up in the job's one Python
-operator instead, as one more output of the batch the other UDFs already see: the full topic is
-read before the first batch, a thread follows it after that.
+per-transaction alert (its budget is 1 s). The parameters are looked up in the job's scoring
+Python operator instead (one per read of the input), as one more output of the batch the other
+UDFs already see: the full topic is read before the first batch, a thread follows it after that.
 
 `TUNABLE` is the one list of run-time parameters; window lengths, slides and pattern shapes are
 structural and change with `fraudctl upgrade`.
@@ -46,6 +46,18 @@ TUNABLE: dict[str, dict[str, str]] = {
 }
 
 
+# the rules that judge one transaction at a time; with job.per_transaction_read `own` they have
+# a read of the input of their own, and each read's scoring returns only its rules' parameters
+PER_TRANSACTION_RULES = ("high_value", "risk_score")
+# the UDFs the job registers (sql_templates/functions/udfs.sql.j2) -> the rules whose
+# parameters each returns: every field is one more Arrow column back from Python per row
+UDF_RULES: dict[str, tuple[str, ...]] = {
+    "rule_parameters_udf": tuple(TUNABLE),
+    "per_transaction_rule_parameters_udf": PER_TRANSACTION_RULES,
+    "counted_rule_parameters_udf": tuple(r for r in TUNABLE if r not in PER_TRANSACTION_RULES),
+}
+
+
 def column(rule: str, key: str) -> str:
     """The field of the `rule_params` row holding `key` of `rule` (`velocity_max_count`);
     `key` = "version" names the rule's version."""
@@ -60,9 +72,10 @@ def rule_columns(rule: str) -> dict[str, str]:
     }
 
 
-def columns() -> dict[str, str]:
-    """Every field of the `rule_params` row -> its SQL type, rule by rule."""
-    return {name: t for rule in TUNABLE for name, t in rule_columns(rule).items()}
+def columns(rules: Iterable[str] = tuple(TUNABLE)) -> dict[str, str]:
+    """Every field of the `rule_params` row of `rules` (default: all) -> its SQL type, rule by
+    rule."""
+    return {name: t for rule in rules for name, t in rule_columns(rule).items()}
 
 
 _PYTHON_TYPES = {"BOOLEAN": bool, "INT": int, "DOUBLE": float, "STRING": str}
@@ -296,25 +309,29 @@ class TopicFollower:
 _FOLLOWERS: dict[str, TopicFollower] = {}
 
 
-def _parameters_batch(rowtime, settings_json):  # type: ignore[no-untyped-def]
-    """Vectorized UDF body: event times in (pandas datetime64), the `rule_params` rows out."""
+def _parameters_batch(rowtime, settings_json, names=None):  # type: ignore[no-untyped-def]
+    """Vectorized UDF body: event times in (pandas datetime64), the `rule_params` rows out
+    (only the fields `names`, when given)."""
 
     text = settings_json if isinstance(settings_json, str) else settings_json.iloc[0]
     follower = _FOLLOWERS.get(text)
     if follower is None:
         follower = _FOLLOWERS[text] = TopicFollower(json.loads(text))
     times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
-    return follower.frame_at(times)
+    frame = follower.frame_at(times)
+    return frame if names is None else frame[names]
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """`rule_parameters_udf`, built on first access so plain imports do not load PyFlink.
+    """The UDFs of `UDF_RULES`, built on first access so plain imports do not load PyFlink.
 
     SQL signature: rule_parameters(event_time TIMESTAMP(3), settings STRING) -> a ROW of
-    `columns()`; `settings` is JSON: the config's values (`initial`), and `bootstrap_servers`
-    and `topic` of fraud_rules (no topic: the config only).
+    `columns(rules)`; `settings` is JSON: the config's values (`initial`), and
+    `bootstrap_servers` and `topic` of fraud_rules (no topic: the config only).
     """
-    if name == "rule_parameters_udf":
+    if name in UDF_RULES:
+        from functools import partial
+
         from pyflink.table import DataTypes
         from pyflink.table.udf import udf
 
@@ -324,9 +341,11 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
             "INT": DataTypes.INT(),
             "DOUBLE": DataTypes.DOUBLE(),
         }
-        result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in columns().items()])
+        fields = columns(UDF_RULES[name])
+        result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in fields.items()])
+        every_rule = UDF_RULES[name] == tuple(TUNABLE)
         fn = udf(
-            _parameters_batch,
+            partial(_parameters_batch, names=None if every_rule else list(fields)),
             input_types=[DataTypes.TIMESTAMP(3), DataTypes.STRING()],
             result_type=result,
             func_type="pandas",
@@ -334,6 +353,6 @@ def __getattr__(name: str):  # type: ignore[no-untyped-def]
             # keeps the shared scoring view planned once (the other UDFs run in its operator)
             deterministic=True,
         )
-        globals()["rule_parameters_udf"] = fn
+        globals()[name] = fn
         return fn
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

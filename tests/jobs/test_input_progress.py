@@ -1,12 +1,14 @@
 """The committed offsets are read through a coordinator that may be moving: asked again while it
-answers NOT_COORDINATOR (a broker that just started), not for other errors, and not forever."""
+answers NOT_COORDINATOR (a broker that just started), not for other errors, and not forever.
+Progress is that of the job's slowest read of the input that judges transactions."""
 
 from __future__ import annotations
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from jobs.input_progress import committed_offsets
+from config import load_settings
+from jobs.input_progress import committed_offsets, json_reads
 
 
 class _Consumer:
@@ -44,3 +46,20 @@ def test_a_coordinator_that_never_settles_is_given_up_on():
     with pytest.raises(KafkaException, match="Not coordinator"):
         committed_offsets(c, PARTS, timeout_s=0)
     assert c.calls == 1
+
+
+@pytest.mark.parametrize(
+    ("job", "reads"),
+    [
+        ({}, ("json", "realtime")),
+        ({"per_transaction_read": "shared"}, ("json",)),
+        # own, but no per-transaction rule left to read it
+        (
+            {"rules": {"high_value": {"enabled": False}, "risk_score": {"enabled": False}}},
+            ("json",),
+        ),
+        ({"rules": {"high_value": {"enabled": False}}}, ("json", "realtime")),
+    ],
+)
+def test_progress_waits_for_each_read_that_judges_transactions(job, reads):
+    assert json_reads(load_settings(job=job)) == reads

@@ -42,14 +42,18 @@ def test_each_rule_template_holds_its_views_and_its_sink(rule):
 
 
 def _columns(t_env, name: str) -> dict[str, str]:
+    """The columns of table or view `name` -> their types; a ROW as {field: type}."""
     schema = t_env.from_path(name).get_schema()
     return {
-        n: repr(t)
+        n: {f.name: repr(f.data_type) for f in t.fields} if hasattr(t, "fields") else repr(t)
         for n, t in zip(schema.get_field_names(), schema.get_field_data_types(), strict=True)
     }
 
 
 def test_the_harness_source_has_the_job_views_columns_and_types(tmp_path):
+    """The harness feeds every rule one table; each view of the job a rule reads has the same
+    columns and types in it (the per-transaction rules' view only some of them), and
+    `rule_params` there holds the fields of every rule (each view's only those of its rules)."""
     from jobs.submit import statement_set, table_environment
 
     settings = load_settings()
@@ -63,4 +67,10 @@ def test_the_harness_source_has_the_job_views_columns_and_types(tmp_path):
     fed = _columns(harness_env, "scored_transactions")
     # the harness's input time, which its rowtime parses as the job's source does
     assert fed.pop("event_time").startswith("VarCharType")
-    assert fed == _columns(job_env, "scored_transactions")
+    fed_params = fed.pop("rule_params")
+    for view in ("scored_transactions", "scored_transactions_realtime"):
+        read = _columns(job_env, view)
+        params = read.pop("rule_params")
+        assert params.items() <= fed_params.items(), view
+        assert read == {n: fed[n] for n in read}, view
+    assert _columns(job_env, "scored_transactions").keys() - {"rule_params"} == fed.keys()

@@ -56,20 +56,54 @@ def test_rules_use_the_planned_operators(plan):
     assert "outputInsertOnly=[false]" not in optimized
 
 
-def test_python_udfs_run_once_per_valid_transaction(plan):
+def test_python_udfs_run_once_per_valid_transaction_in_each_read(plan):
     optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
-    # one Python operator for scoring (token, last4, score) and one for the DLQ masking
-    assert optimized.count("PythonCalc(") == 2
+    # one Python operator for scoring in each read of the input (the per-transaction rules'
+    # own and everything else's) and one for the DLQ masking
+    assert optimized.count("PythonCalc(") == 3
+    # only RISK_SCORE reads the score, and it reads it from its own read
     assert optimized.count("risk_score(") == 1
 
 
-def test_the_rules_read_the_scoring_operators_rows_without_a_calc_that_reorders_them(plan):
-    """Flink's generated Calc code copies every string and ROW field it reads: the rules and the
-    de-duplication read the Python operator's output itself (the shared node), not a Calc that
-    only renames and reorders its columns."""
-    optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
-    scoring = next(line for line in optimized.splitlines() if "risk_score(" in line)
-    assert scoring.startswith("PythonCalc(") and scoring.endswith(")(reuse_id=[1])"), scoring
+def _sinks_fed_by(plan: dict, source: str) -> set[str]:
+    """The sink tables that the source table `source` of a compiled plan reaches."""
+
+    def table(node: dict) -> str:
+        ref = node.get("scanTableSource") or node.get("dynamicTableSink") or {}
+        return ref.get("table", {}).get("identifier", "").split("`.`")[-1].strip("`")
+
+    nodes = {n["id"]: n for n in plan["nodes"]}
+    after: dict[int, list[int]] = {}
+    for edge in plan["edges"]:
+        after.setdefault(edge["source"], []).append(edge["target"])
+    reached = [i for i, n in nodes.items() if "scanTableSource" in n and table(n) == source]
+    seen = set(reached)
+    while reached:
+        for nxt in after.get(reached.pop(), []):
+            if nxt not in seen:
+                seen.add(nxt)
+                reached.append(nxt)
+    return {table(nodes[i]) for i in seen if "dynamicTableSink" in nodes[i]}
+
+
+@pytest.mark.parametrize(
+    ("read", "realtime_sinks"),
+    [("own", {"high_value_alerts_kafka", "risk_score_alerts_kafka"}), ("shared", set())],
+)
+def test_the_per_transaction_rules_read_the_input_on_their_own_unless_set_to_share(
+    read, realtime_sinks
+):
+    """A window fire holds back the source that feeds it (README, Benchmarks: latency): with
+    job.per_transaction_read `own`, HIGH_VALUE and RISK_SCORE get a source of their own that
+    feeds nothing else, and the other source feeds neither of them."""
+    s = load_settings(job={"per_transaction_read": read})
+    plan = json.loads(compile_job(s, render_script(s, python_files="")))
+    assert _sinks_fed_by(plan, "transactions_realtime") == realtime_sinks
+    shared = _sinks_fed_by(plan, "transactions")
+    assert {"high_value_alerts_kafka", "risk_score_alerts_kafka"}.isdisjoint(shared) is bool(
+        realtime_sinks
+    )
+    assert {"velocity_alerts_kafka", "late_event_dead_letters_kafka"} <= shared
 
 
 def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():

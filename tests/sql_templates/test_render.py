@@ -98,10 +98,14 @@ def test_the_python_operator_flushes_its_batches_every_100_ms(script):
     assert dict(parse_script(script).settings)["python.fn-execution.bundle.time"] == "100"
 
 
-def test_both_reads_of_the_input_topic_batch_their_fetches_for_at_most_the_fetch_wait():
+def test_every_read_of_the_input_topic_batches_its_fetches_for_at_most_the_fetch_wait():
     text = render_script(load_settings(flink={"source_fetch_wait": "20 ms"}), python_files="")
-    sources = re.findall(r"CREATE TEMPORARY TABLE (transactions\w*) \((.*?)\n\);", text, re.S)
-    assert sorted(name for name, _ in sources) == ["transactions", "transactions_unparsed"]
+    sources = re.findall(r"CREATE TEMPORARY TABLE `?(transactions\w*)`? \((.*?)\n\);", text, re.S)
+    assert sorted(name for name, _ in sources) == [
+        "transactions",
+        "transactions_realtime",
+        "transactions_unparsed",
+    ]
     for _, ddl in sources:
         assert "'properties.fetch.max.wait.ms' = '20'" in ddl
         assert "'properties.fetch.min.bytes' = '65536'" in ddl
@@ -123,7 +127,7 @@ def test_rule_thresholds_come_from_config_as_version_0_of_the_run_time_parameter
     )
     text = render_script(s, python_files="")
     # thresholds are version 0 of the run-time parameters, in the rule_parameters UDF's literal
-    literal = re.search(r"rule_parameters\(CAST\(rowtime AS TIMESTAMP\(3\)\), '([^']*)'\)", text)
+    literal = re.search(r"rule_parameters`\(CAST\(rowtime AS TIMESTAMP\(3\)\), '([^']*)'\)", text)
     initial = json.loads(literal.group(1))["initial"]
     assert initial["velocity"]["max_count"] == 7
     assert initial["high_value"]["amount_over"] == "1234.56"
@@ -143,10 +147,19 @@ def test_each_rule_is_omitted_when_disabled(rule):
         assert f"INSERT INTO `{other}_alerts_kafka`" in text
 
 
-def test_no_card_number_column_reaches_any_sink_or_rule(script):
-    # after scored_transactions only card_token / card_last4 exist
-    tail = script.split("CREATE TEMPORARY VIEW scored_transactions", 1)[1]
-    body = tail.split("FROM valid_transactions;", 1)[1]
+@pytest.mark.parametrize("read", ["own", "shared"])
+def test_no_card_number_column_reaches_any_sink_or_rule(read):
+    script = render_script(load_settings(job={"per_transaction_read": read}), python_files="")
+    # after the scored views (from each read's valid transactions) only card_token and
+    # card_last4 exist
+    scoring = re.findall(r"CREATE TEMPORARY VIEW `(scored_transactions\w*)`", script)
+    assert scoring == (
+        ["scored_transactions", "scored_transactions_realtime"]
+        if read == "own"
+        else ["scored_transactions"]
+    )
+    body = re.split(r"FROM `valid_transactions\w*`;", script)[-1]
+    assert "CREATE TEMPORARY VIEW unique_transactions" in body
     assert "card_number" not in body
 
 

@@ -3,6 +3,8 @@ the validation of a change (config/rule_changes.py)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from config.job import Rules
@@ -96,3 +98,22 @@ def test_the_job_side_batch_follows_a_change_within_and_after_a_batch() -> None:
     assert frame["velocity_version"].tolist() == [1] * 10
     assert frame["high_value_version"].tolist() == [0] * 10
     assert len(follower.frame_at(later[:3])) == 3
+
+
+def test_each_scoring_gets_the_parameters_of_its_own_rules_only() -> None:
+    """The per-transaction rules' read and the others' each carry back from Python only the
+    fields of their rules; together they are every field, each once."""
+    import pandas as pd
+
+    from udfs.rule_parameters import PER_TRANSACTION_RULES, UDF_RULES, _parameters_batch
+
+    settings = json.dumps({"initial": initial_parameters(Rules()), "topic": None})
+    times = pd.Series(pd.to_datetime([1_000, 2_000], unit="ms"))
+    per_transaction = columns(UDF_RULES["per_transaction_rule_parameters_udf"])
+    counted = columns(UDF_RULES["counted_rule_parameters_udf"])
+    assert set(per_transaction) == set(columns(PER_TRANSACTION_RULES))
+    assert sorted([*per_transaction, *counted]) == sorted(columns())
+    frame = _parameters_batch(times, settings, names=list(per_transaction))
+    assert list(frame.columns) == list(per_transaction)
+    assert frame["high_value_amount_over"].tolist() == [500.0, 500.0]
+    assert list(_parameters_batch(times, settings).columns) == list(columns())
