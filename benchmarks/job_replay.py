@@ -29,7 +29,6 @@ Results are printed and written to benchmarks/results/job_replay-<mode>-<time>.j
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 import os
 import statistics
@@ -55,7 +54,6 @@ from benchmarks.common import (
     taskmanager_cpu_s,
 )
 from config import Settings, load_settings
-from config.job import rule_names
 from config.settings import environment_overrides
 from config.stack import PROJECT_ROOT
 from jobs.flink_client import FlinkClient
@@ -182,6 +180,8 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         "partitions": args.partitions,
         "checkpoint_interval": args.checkpoint,
         "state_backend": args.state_backend,
+        # FRAUD_JOB__PER_TRANSACTION_READ=shared measures the job with one read of the input
+        "per_transaction_read": s.job.per_transaction_read,
         "population": len(gen.pop.users),
         "parallelism": args.parallelism,
         **asdict(run),
@@ -278,33 +278,6 @@ def _start_sink(overrides: dict[str, Any], log: Path) -> subprocess.Popen:
         )
 
 
-# the rules that judge each transaction alone (they read scored_transactions)
-PER_TRANSACTION_RULES = ("high_value", "risk_score")
-
-
-def split_per_transaction(overrides: dict[str, Any]) -> list[dict[str, Any]]:
-    """Overrides of two jobs on the same topics: every rule but the per-transaction ones, and
-    only those, with a job name, consumer group and transactional ids of its own. So the
-    per-transaction rules read the input with a source of their own, which the window and
-    pattern operators cannot hold back. The second job also writes window stats and dead
-    letters (twice on the topics, not measured here): a measurement, not a deployment."""
-    jobs = []
-    for enabled in (
-        [r for r in rule_names() if r not in PER_TRANSACTION_RULES],
-        list(PER_TRANSACTION_RULES),
-    ):
-        ov = copy.deepcopy(overrides)
-        rules = ov["job"].setdefault("rules", {})
-        for rule in rule_names():
-            rules.setdefault(rule, {})["enabled"] = rule in enabled
-        if jobs:
-            ov["flink"]["job_name"] += "-per-transaction"
-            ov["job"]["consumer_group"] += "-per-transaction"
-            ov["job"]["transactional_id_prefix"] += "p"
-        jobs.append(ov)
-    return jobs
-
-
 def latency(args: argparse.Namespace) -> dict[str, Any]:
     uid = uuid.uuid4().hex[:8]
     overrides = job_overrides(
@@ -320,18 +293,14 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     create_topics(s, args.partitions)
     client = FlinkClient(s.flink.jobmanager)
     population = population_for(args.rate, args.population)
-    if args.per_transaction_job:
-        job, *others = [submit(s, overrides=ov) for ov in split_per_transaction(overrides)]
-    else:
-        job, others = submit(s, overrides=overrides), []
+    job = submit(s, overrides=overrides)
     # the sink's own log is a diagnostic of this run, kept beside the stack's logs
     logs = Layout.from_settings(s).logs
     logs.mkdir(parents=True, exist_ok=True)
     sink = _start_sink(overrides, logs / f"bench-sink-{uid}.log")
     produced_at: dict[str, float] = {}
     try:
-        for j in (job, *others):
-            client.wait_until_running(j.job_id, timeout_s=300)
+        client.wait_until_running(job.job_id, timeout_s=300)
         with _FirstSeen(s) as seen, LoadSampler(client, job.job_id) as sampler:
             print(
                 f"job {job.job_id} running; producing {args.rate}/s for {args.warmup:g} s of "
@@ -396,8 +365,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
             ]
     finally:
         try:
-            for j in (*others, job):
-                client.cancel(j.job_id)
+            client.cancel(job.job_id)
         finally:  # the sink goes even when the job is gone already (a restarted cluster)
             sink.terminate()
             sink.wait(timeout=60)
@@ -462,6 +430,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "slide": args.slide or s.job.rules.velocity.slide,
         "checkpoint_interval": args.checkpoint,
         "state_backend": args.state_backend,
+        "per_transaction_read": s.job.per_transaction_read,
         # what the job cost while measured: TaskManager JVMs and their Python workers
         "taskmanager_cores": round(cpu_used / args.seconds, 2),
         "taskmanager_cpu_ms_per_event": round(cpu_used * 1000 / max(sent_measured, 1), 3),
@@ -518,12 +487,6 @@ def main() -> None:
         )
         p.add_argument(
             "--slide", default="", help="HOP slide of the window rules (default: config)"
-        )
-        p.add_argument(
-            "--per-transaction-job",
-            action="store_true",
-            help="run HIGH_VALUE and RISK_SCORE as a second job with a source of its own "
-            "(it also writes window stats and dead letters: a measurement, not a deployment)",
         )
     for p in (t, lat, rc):
         p.add_argument("--partitions", type=int, default=4)

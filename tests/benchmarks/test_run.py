@@ -52,26 +52,3 @@ def test_from_logs_summarises_the_last_log_of_a_step(tmp_path, monkeypatch: pyte
     md = (tmp_path / "RESULTS.md").read_text()
     assert "2000.0 events/s, at-least-once: p50/p99 to Kafka 7.5/21.0 s over 9 alerts" in md
     assert "HIGH_VALUE 0.3/0.6 s (Mongo 0.8/1.2)" in md
-
-
-def test_the_per_transaction_job_split_gives_each_rule_to_exactly_one_job():
-    from benchmarks.common import job_overrides
-    from benchmarks.job_replay import PER_TRANSACTION_RULES, split_per_transaction
-    from config.job import rule_names
-
-    base = job_overrides("u1", 4, "60 s")
-    base["job"]["rules"] = {"velocity": {"slide": "150 s"}}
-    main, per_transaction = split_per_transaction(base)
-    for rule in rule_names():
-        on = [ov["job"]["rules"][rule]["enabled"] for ov in (main, per_transaction)]
-        assert on == [rule not in PER_TRANSACTION_RULES, rule in PER_TRANSACTION_RULES], rule
-    assert main["job"]["rules"]["velocity"]["slide"] == "150 s"  # other overrides stay
-    # the same topics, but a job name, consumer group and transactional ids of its own
-    assert main["kafka"] == per_transaction["kafka"]
-    for section, key in [
-        ("flink", "job_name"),
-        ("job", "consumer_group"),
-        ("job", "transactional_id_prefix"),
-    ]:
-        assert main[section][key] != per_transaction[section][key], key
-    assert "enabled" not in base["job"]["rules"]["velocity"], "the input is not changed"
