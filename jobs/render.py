@@ -123,15 +123,16 @@ def udfs_zip(target_dir: Path = TARGET_DIR) -> Path:
 
 def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
     """Values the templates may use; nothing else is defined (StrictUndefined)."""
+    own_read = realtime_read(settings)
     return {
         "flink": settings.flink,
         "kafka": settings.kafka,
         "job": settings.job,
         "enabled_rules": enabled_rules(settings),
-        "realtime_read": realtime_read(settings),
+        "realtime_read": own_read,
         # the view the per-transaction rules judge
         "per_transaction_input": (
-            "scored_transactions_realtime" if realtime_read(settings) else "scored_transactions"
+            "scored_transactions_realtime" if own_read else "scored_transactions"
         ),
         "output_views": output_views(settings),
         "risk_score_params": risk_score_params(settings),
