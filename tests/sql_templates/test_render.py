@@ -111,6 +111,21 @@ def test_every_read_of_the_input_topic_batches_its_fetches_for_at_most_the_fetch
         assert "'properties.fetch.min.bytes' = '65536'" in ddl
 
 
+@pytest.mark.parametrize(
+    ("startup_mode", "reset"),
+    [("group-offsets", "'properties.auto.offset.reset' = 'earliest'"), ("earliest-offset", None)],
+)
+def test_with_group_offsets_every_read_starts_a_group_with_nothing_committed_at_the_earliest(
+    startup_mode: str, reset: str | None
+):
+    text = render_script(load_settings(job={"startup_mode": startup_mode}), python_files="")
+    sources = re.findall(r"CREATE TEMPORARY TABLE `?(transactions\w*)`? \((.*?)\n\);", text, re.S)
+    assert len(sources) == 3
+    for _, ddl in sources:
+        assert f"'scan.startup.mode' = '{startup_mode}'" in ddl
+        assert (reset in ddl) if reset else ("auto.offset.reset" not in ddl)
+
+
 def test_the_cooldown_period_must_be_whole_seconds():
     with pytest.raises(ConfigError, match="alert_cooldown"):
         load_settings(job={"alert_cooldown": "1500 ms"})
