@@ -6,6 +6,7 @@ see each other's data; the input comes from the producer's own generator.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import threading
 from pathlib import Path
@@ -19,17 +20,22 @@ from jobs.flink_client import FlinkClient, FlinkError
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import Population, build_population
 from stack.layout import Layout
-from stack.process import cpu_seconds, descendants
+from stack.process import cpu_seconds, descendants, resident_bytes
 from stack.services import TaskManager
 
 RESULTS = Path(__file__).with_name("results")
 
 
-def taskmanager_cpu_s(s: Settings) -> float:
-    """CPU seconds used so far by the local stack's TaskManagers and what they started (the
-    Python UDF workers): two readings give the job's CPU cost over a stretch."""
+def taskmanager_pids(s: Settings) -> list[int]:
+    """The local stack's TaskManagers and what they started (the Python UDF workers)."""
     tms = TaskManager(s, Layout.from_settings(s)).pids()
-    return cpu_seconds([p for tm in tms for p in (tm, *descendants(tm))])
+    return [p for tm in tms for p in (tm, *descendants(tm))]
+
+
+def taskmanager_cpu_s(s: Settings) -> float:
+    """CPU seconds used so far by the TaskManagers and their Python workers: two readings give
+    the job's CPU cost over a stretch."""
+    return cpu_seconds(taskmanager_pids(s))
 
 
 def job_overrides(
@@ -97,31 +103,43 @@ def producer(s: Settings, linger_ms: int = 20) -> Producer:
 
 
 class LoadSampler:
-    """Samples every job vertex's busy and back-pressured share every `every_s` seconds in a
-    background thread: the profile of where a run spent its time (mean over the samples)."""
+    """Samples, every `every_s` seconds in a background thread, every job vertex's busy and
+    back-pressured share (where a run spent its time) and the TaskManagers' memory: heap and
+    garbage collections from their JVM metrics, resident memory of their processes and Python
+    workers (what a run needed)."""
 
-    def __init__(self, client: FlinkClient, job_id: str, every_s: float = 10.0) -> None:
-        self.client, self.job_id, self.every_s = client, job_id, every_s
+    def __init__(self, s: Settings, client: FlinkClient, job_id: str, every_s: float = 5.0) -> None:
+        self.s, self.client, self.job_id, self.every_s = s, client, job_id, every_s
         self.samples: dict[str, list[tuple[float, float]]] = {}
+        self.jvm: list[dict[str, dict[str, float]]] = []
+        self.resident: list[int] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self) -> LoadSampler:
+        self._sample_memory()  # the collections before the run, to count the run's own
         self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=30)
+        self._sample_memory()
 
     def _run(self) -> None:
         while not self._stop.wait(self.every_s):
+            self._sample_memory()
             try:
                 rows = self.client.vertex_load(self.job_id)
             except FlinkError:  # a missed sample is not a failed benchmark
                 continue
             for r in rows:
                 self.samples.setdefault(r["name"], []).append((r["busy"], r["backpressured"]))
+
+    def _sample_memory(self) -> None:
+        self.resident.append(resident_bytes(taskmanager_pids(self.s)))
+        with contextlib.suppress(FlinkError):  # a missed sample is not a failed benchmark
+            self.jvm.append(self.client.taskmanager_jvm())
 
     def profile(self) -> list[dict[str, Any]]:
         """Vertices by mean busy share, busiest first (names shortened to their first
@@ -136,3 +154,39 @@ class LoadSampler:
             if vals
         ]
         return sorted(rows, key=lambda r: r["busy"], reverse=True)
+
+    def memory(self) -> dict[str, Any]:
+        """The TaskManagers' memory over the run (summed over TaskManagers; peaks as sampled):
+        their heap limit and fullest sampled heap, the most resident memory of their processes
+        with the Python workers, and the collections and pause seconds of each collector."""
+        return memory_summary(self.jvm, self.resident)
+
+
+def memory_summary(jvm: list[dict[str, dict[str, float]]], resident: list[int]) -> dict[str, Any]:
+    """`LoadSampler.memory` from its samples: `jvm` readings of `FlinkClient.taskmanager_jvm`
+    in time order, `resident` bytes. A TaskManager's collections count from its first reading
+    to its last (a TaskManager that restarted counts from zero again)."""
+    mb = 1024 * 1024
+    heap = [sum(tm["heap_used"] for tm in reading.values()) for reading in jvm]
+    collectors: dict[str, dict[str, float]] = {}
+    for tm_id in {tm for reading in jvm for tm in reading}:
+        readings = [reading[tm_id] for reading in jvm if tm_id in reading]
+        first, last = readings[0], readings[-1]
+        for key, value in last.items():
+            name, _, unit = key.rpartition(".")
+            if unit not in ("count", "ms"):
+                continue
+            used = value - first.get(key, 0.0) if value >= first.get(key, 0.0) else value
+            totals = collectors.setdefault(name, {"collections": 0, "seconds": 0.0})
+            if unit == "count":
+                totals["collections"] += int(used)
+            else:
+                totals["seconds"] = round(totals["seconds"] + used / 1000, 1)
+    return {
+        "heap_max_mb": round(
+            max((sum(tm["heap_max"] for tm in r.values()) for r in jvm), default=0) / mb
+        ),
+        "heap_peak_mb": round(max(heap, default=0) / mb),
+        "resident_peak_mb": round(max(resident, default=0) / mb),
+        "collections": dict(sorted(collectors.items())),
+    }

@@ -23,6 +23,9 @@ config with those topics, and cancel it at the end.
   amount_over=...` (publish_change, as the CLI does). Reports the time from the command to the
   first alert fired by the new version (rule_version 1) being readable in `fraud_alerts`; it
   includes the one second by which a change's effective time trails the command.
+Every mode also reports what the TaskManagers cost: CPU ms per event
+(`taskmanager_cpu_ms_per_event`) and memory (`taskmanager_memory`: heap, resident memory with
+the Python worker, collections).
 Results are printed and written to benchmarks/results/job_replay-<mode>-<time>.json.
 """
 
@@ -81,6 +84,8 @@ class _Replay:
     state_by_vertex: list[dict[str, Any]]
     # CPU of the TaskManagers and their Python workers from RUNNING to the last record read
     taskmanager_cpu_ms_per_event: float
+    # their heap, resident memory and garbage collections over the replay (LoadSampler.memory)
+    taskmanager_memory: dict[str, Any]
 
 
 def _replay(
@@ -103,7 +108,7 @@ def _replay(
         print(f"job {job.job_id} running; following its sources ...", flush=True)
         t_first, first_done, done = None, 0, 0
         deadline = time.monotonic() + timeout_s
-        with LoadSampler(client, job.job_id) as sampler:
+        with LoadSampler(s, client, job.job_id) as sampler:
             while time.monotonic() < deadline:
                 # every source reads the whole topic: done when the slowest one is
                 emitted = client.source_records(job.job_id)
@@ -140,6 +145,7 @@ def _replay(
         checkpoint=checkpoint,
         state_by_vertex=state_by_vertex,
         taskmanager_cpu_ms_per_event=round(cpu_used * 1000 / n, 3),
+        taskmanager_memory=sampler.memory(),
     )
 
 
@@ -305,7 +311,7 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     produced_at: dict[str, float] = {}
     try:
         client.wait_until_running(job.job_id, timeout_s=300)
-        with _FirstSeen(s) as seen, LoadSampler(client, job.job_id) as sampler:
+        with _FirstSeen(s) as seen, LoadSampler(s, client, job.job_id) as sampler:
             print(
                 f"job {job.job_id} running; producing {args.rate}/s for {args.warmup:g} s of "
                 f"warm-up and {args.seconds:g} s measured",
@@ -447,6 +453,8 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         "warmup_to_kafka": by_rule(warmup_to_kafka),
         "rule_change": rule_change,
         "vertex_load": sampler.profile(),
+        # the TaskManagers' heap, resident memory and collections from RUNNING to the drain's end
+        "taskmanager_memory": sampler.memory(),
         "timeline": {rule: sorted(points) for rule, points in sorted(timeline.items())},
         "checkpoints": checkpoints,
         "job_id": job.job_id,

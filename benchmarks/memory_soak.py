@@ -16,7 +16,6 @@ import json
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import requests
@@ -26,14 +25,12 @@ from config import Settings, load_settings
 from jobs.flink_client import FlinkClient, FlinkError
 from jobs.submit import submit
 from stack.layout import Layout
+from stack.process import resident_bytes
 from stack.services import JobManager, TaskManager
 
 
 def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return resident_bytes([pid]) / 2**20
 
 
 def _heap_mb(s: Settings, path: str) -> float:

@@ -265,6 +265,35 @@ class FlinkClient:
             for c in sorted(body.get("history") or [], key=lambda c: c["id"])
         ]
 
+    def taskmanager_jvm(self) -> dict[str, dict[str, float]]:
+        """Per TaskManager id: its heap (`heap_used`, `heap_max`, bytes) and, per garbage
+        collector (`G1_Young_Generation`, ...), `<collector>.count` and `<collector>.ms` so
+        far. Two readings give what a stretch of a run collected."""
+        prefix = "Status.JVM.GarbageCollector."
+        out: dict[str, dict[str, float]] = {}
+        for tm in self._request("GET", "/taskmanagers").get("taskmanagers", []):
+            path = f"/taskmanagers/{tm['id']}/metrics"
+            names = [
+                m["id"]
+                for m in self._request("GET", path)
+                if m["id"] in ("Status.JVM.Memory.Heap.Used", "Status.JVM.Memory.Heap.Max")
+                or (m["id"].startswith(prefix) and not m["id"].startswith(prefix + "All."))
+            ]
+            values = {
+                m["id"]: float(m["value"])
+                for m in self._request("GET", path, params={"get": ",".join(names)})
+            }
+            out[tm["id"]] = {
+                "heap_used": values.get("Status.JVM.Memory.Heap.Used", 0.0),
+                "heap_max": values.get("Status.JVM.Memory.Heap.Max", 0.0),
+                **{
+                    k.removeprefix(prefix).replace(".Count", ".count").replace(".Time", ".ms"): v
+                    for k, v in values.items()
+                    if k.startswith(prefix)
+                },
+            }
+        return out
+
     def cancel(self, job_id: str) -> None:
         self._request("PATCH", f"/jobs/{job_id}", params={"mode": "cancel"})
 

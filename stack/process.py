@@ -117,6 +117,13 @@ def cpu_seconds(pids: list[int]) -> float:
     return total_ticks / os.sysconf("SC_CLK_TCK")
 
 
+def resident_bytes(pids: list[int]) -> int:
+    """Memory the processes hold in RAM now (resident set), from /proc; a process that has
+    ended counts nothing. What a TaskManager really takes, its Python workers included."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    return sum(int(fields[21]) * page for fields in map(_stat_fields, pids) if fields)
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/<pid>/stat after the command name (state, ppid, ...; the name may
     hold spaces and parentheses, so split after its last ')'), or None once the process has

@@ -50,6 +50,7 @@ class Run:
         self.checkpoints: list[dict[str, Any]] = []
         self.state_by_vertex: list[dict[str, Any]] = []
         self.state_backend = ""
+        self.jvm: dict[str, dict[str, float]] = {}
 
 
 def _run(base: Settings, crafted: Crafted, flink: dict[str, Any] | None = None) -> Run:
@@ -96,6 +97,7 @@ def _run(base: Settings, crafted: Crafted, flink: dict[str, Any] | None = None) 
         run.state_by_vertex = job.client.checkpoint_state_by_vertex(
             job.job_id, run.checkpoints[-1]["id"]
         )
+        run.jvm = job.client.taskmanager_jvm()
     finally:
         job.close()
     return run
@@ -288,6 +290,18 @@ def test_the_checkpoint_history_lists_completed_checkpoints_oldest_first(run):
     assert ids == sorted(ids)
     assert all(c["trigger_ms"] > 0 and c["duration_ms"] >= 0 for c in run.checkpoints)
     assert run.checkpoints[-1]["state_size"] > 0, "the job keeps keyed state: it is checkpointed"
+
+
+def test_the_taskmanagers_report_their_heap_and_garbage_collections(run):
+    # what the benchmarks' LoadSampler.memory sums up: a TaskManager that has run a job has
+    # collected its young generation at least once
+    assert run.jvm, "no TaskManager"
+    for tm in run.jvm.values():
+        assert 0 < tm["heap_used"] <= tm["heap_max"]
+        young = [k for k in tm if k.endswith(".count") and "Young" in k]
+        assert young, sorted(tm)
+        assert all(tm[k] >= 1 for k in young)
+        assert all(tm[k.removesuffix(".count") + ".ms"] >= 0 for k in young)
 
 
 def test_the_checkpointed_state_is_broken_down_by_the_operators_that_hold_it(run):

@@ -14,6 +14,7 @@ from stack.process import (
     live_pids,
     pid_alive,
     port_in_use,
+    resident_bytes,
     spawn,
     tail,
     terminate,
@@ -109,3 +110,22 @@ def test_cpu_seconds_counts_what_a_busy_process_uses_and_nothing_for_an_idle_one
             proc.kill()
             proc.wait()
     assert cpu_seconds([busy.pid]) == 0.0, "an ended process counts nothing"
+
+
+def test_resident_bytes_counts_what_a_process_holds_in_ram_and_nothing_once_it_ended():
+    mb = 1024 * 1024
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time; b = bytearray(200 * 1024 * 1024); time.sleep(30)"]
+    )
+    idle = subprocess.Popen(["sleep", "30"])
+    try:
+        # bytearray() writes its zeros, so the pages are resident once it has run
+        wait_until(lambda: resident_bytes([holder.pid]) >= 200 * mb, 20, "200 MB resident")
+        assert resident_bytes([idle.pid]) < 50 * mb
+        both = resident_bytes([holder.pid, idle.pid])
+        assert both >= resident_bytes([holder.pid]) >= 200 * mb
+    finally:
+        for proc in (holder, idle):
+            proc.kill()
+            proc.wait()
+    assert resident_bytes([holder.pid]) == 0, "an ended process counts nothing"
