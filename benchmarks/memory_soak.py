@@ -18,10 +18,8 @@ import time
 import uuid
 from typing import Any
 
-import requests
-
 from benchmarks.common import RESULTS, create_topics, generator, job_overrides, producer
-from config import Settings, load_settings
+from config import load_settings
 from jobs.flink_client import FlinkClient, FlinkError
 from jobs.submit import submit
 from stack.layout import Layout
@@ -33,13 +31,17 @@ def _rss_mb(pid: int) -> float:
     return resident_bytes([pid]) / 2**20
 
 
-def _heap_mb(s: Settings, path: str) -> float:
-    url = f"http://{s.flink.jobmanager}{path}/metrics?get=Status.JVM.Memory.Heap.Used"
+def _heap_mb(client: FlinkClient) -> tuple[float, float]:
+    """(the JobManager's heap in use, the TaskManagers'), MB; NaN for one Flink did not give."""
     try:
-        values = requests.get(url, timeout=5).json()
-        return float(values[0]["value"]) / 2**20 if values else float("nan")
-    except (requests.RequestException, ValueError, KeyError, IndexError):
-        return float("nan")
+        jm = client.jobmanager_heap_used() / 2**20
+    except FlinkError:
+        jm = float("nan")
+    try:
+        tm = sum(t["heap_used"] for t in client.taskmanager_jvm().values()) / 2**20
+    except FlinkError:
+        tm = float("nan")
+    return jm, tm
 
 
 def _state_mb(client: FlinkClient, job_id: str, dedup: set[str]) -> tuple[float, float]:
@@ -68,9 +70,6 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     job = submit(s, overrides=overrides)
     client.wait_until_running(job.job_id, timeout_s=300)
     dedup = client.vertex_ids(job.job_id, "key=[transaction_id]")
-    tm_id = requests.get(f"http://{s.flink.jobmanager}/taskmanagers", timeout=5).json()[
-        "taskmanagers"
-    ][0]["id"]
     stop = threading.Event()
     sent = [0]
 
@@ -96,14 +95,15 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     try:
         while time.time() - start < args.minutes * 60:
             state_mb, dedup_mb = _state_mb(client, job.job_id, dedup)
+            jm_heap_mb, tm_heap_mb = _heap_mb(client)
             samples.append(
                 {
                     "t_s": round(time.time() - start, 1),
                     "events_sent": sent[0],
                     "jm_rss_mb": round(_rss_mb(jm.pids()[0]), 1),
                     "tm_rss_mb": round(_rss_mb(tm.pids()[0]), 1),
-                    "jm_heap_mb": round(_heap_mb(s, "/jobmanager"), 1),
-                    "tm_heap_mb": round(_heap_mb(s, f"/taskmanagers/{tm_id}"), 1),
+                    "jm_heap_mb": round(jm_heap_mb, 1),
+                    "tm_heap_mb": round(tm_heap_mb, 1),
                     "state_mb": round(state_mb, 2),
                     "dedup_state_mb": round(dedup_mb, 2),
                 }

@@ -265,6 +265,15 @@ class FlinkClient:
             for c in sorted(body.get("history") or [], key=lambda c: c["id"])
         ]
 
+    def jobmanager_heap_used(self) -> float:
+        """The JobManager's heap in use, bytes (Status.JVM.Memory.Heap.Used)."""
+        values = self._request(
+            "GET", "/jobmanager/metrics", params={"get": "Status.JVM.Memory.Heap.Used"}
+        )
+        if not values:
+            raise FlinkError("the JobManager reports no heap metric")
+        return float(values[0]["value"])
+
     def taskmanager_jvm(self) -> dict[str, dict[str, float]]:
         """Per TaskManager id: its heap (`heap_used`, `heap_max`, bytes) and, per garbage
         collector (`G1_Young_Generation`, ...), `<collector>.count` and `<collector>.ms` so

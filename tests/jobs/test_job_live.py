@@ -51,6 +51,7 @@ class Run:
         self.state_by_vertex: list[dict[str, Any]] = []
         self.state_backend = ""
         self.jvm: dict[str, dict[str, float]] = {}
+        self.jobmanager_heap = 0.0
 
 
 def _run(base: Settings, crafted: Crafted, flink: dict[str, Any] | None = None) -> Run:
@@ -98,6 +99,7 @@ def _run(base: Settings, crafted: Crafted, flink: dict[str, Any] | None = None) 
             job.job_id, run.checkpoints[-1]["id"]
         )
         run.jvm = job.client.taskmanager_jvm()
+        run.jobmanager_heap = job.client.jobmanager_heap_used()
     finally:
         job.close()
     return run
@@ -302,6 +304,12 @@ def test_the_taskmanagers_report_their_heap_and_garbage_collections(run):
         assert young, sorted(tm)
         assert all(tm[k] >= 1 for k in young)
         assert all(tm[k.removesuffix(".count") + ".ms"] >= 0 for k in young)
+
+
+def test_the_jobmanager_reports_its_heap(run):
+    # what benchmarks/memory_soak.py samples beside the TaskManagers' heap; the local stack's
+    # JobManager has 1g of process memory, so its heap in use is between 1 MB and 1 GB
+    assert 2**20 < run.jobmanager_heap < 2**30
 
 
 def test_the_checkpointed_state_is_broken_down_by_the_operators_that_hold_it(run):
