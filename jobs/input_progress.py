@@ -51,17 +51,18 @@ def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int,
 
 def json_reads(s: Settings) -> tuple[str, ...]:
     """The job's reads of the input topic that judge transactions, by consumer-group suffix
-    (sql_templates/sources/transactions.sql.j2): `json`, and `realtime` when the
-    per-transaction rules have one of their own."""
-    from jobs.render import realtime_read
+    (jobs.render.INPUT_READS): every read but the `raw` one, which only catches records that
+    are not JSON."""
+    from jobs.render import INPUT_READS, input_reads
 
-    return ("json", "realtime") if realtime_read(s) else ("json",)
+    unparsed = INPUT_READS["transactions_unparsed"]
+    return tuple(g for g in input_reads(s).values() if g != unparsed)
 
 
 def input_progress(s: Settings, sources: Sequence[str] | None = None) -> tuple[int, int]:
-    """(input records the slowest of the job's `sources` ("json", "realtime", "raw"; default
-    `json_reads`) has committed, records in the input topic). The job commits its offsets at
-    each checkpoint, so this is how far it has read."""
+    """(input records the slowest of the job's `sources` (consumer-group suffixes of
+    jobs.render.INPUT_READS; default `json_reads`) has committed, records in the input topic).
+    The job commits its offsets at each checkpoint, so this is how far it has read."""
     progress = [
         group_progress(s, f"{s.job.consumer_group}-{source}", [s.kafka.topics.transactions])
         for source in sources or json_reads(s)

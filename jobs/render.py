@@ -37,6 +37,14 @@ DEAD_LETTER_VIEWS = (
     "unparsable_dead_letters",
     "late_event_dead_letters",
 )
+# Every read of the input topic (sql_templates/sources/): its table -> the suffix of its Kafka
+# consumer group `<job.consumer_group>-<suffix>`, whose committed offsets tell how far that read
+# has got (jobs/input_progress.py).
+INPUT_READS = {
+    "transactions": "json",
+    "transactions_realtime": "realtime",
+    "transactions_unparsed": "raw",
+}
 
 
 @dataclass
@@ -73,6 +81,13 @@ def realtime_read(settings: Settings) -> bool:
     (job.per_transaction_read `own` and one of them enabled)."""
     own = settings.job.per_transaction_read == "own"
     return own and any(r in PER_TRANSACTION_RULES for r in enabled_rules(settings))
+
+
+def input_reads(settings: Settings) -> dict[str, str]:
+    """The reads of the input topic the rendered job makes (INPUT_READS): all of them, but
+    `transactions_realtime` only when the per-transaction rules have a read of their own."""
+    own = realtime_read(settings)
+    return {table: g for table, g in INPUT_READS.items() if own or table != "transactions_realtime"}
 
 
 def output_views(settings: Settings) -> list[str]:
@@ -130,6 +145,7 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "job": settings.job,
         "enabled_rules": enabled_rules(settings),
         "realtime_read": own_read,
+        "input_reads": INPUT_READS,
         # the view the per-transaction rules judge
         "per_transaction_input": (
             "scored_transactions_realtime" if own_read else "scored_transactions"

@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 
 from config import Settings
-from jobs.input_progress import input_progress, json_reads
+from jobs.input_progress import input_progress
+from jobs.render import input_reads
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 def _every_read_committed_all(s: Settings) -> bool:
     """Every read of the input topic (the judging reads and the dead letters' raw one) has
     committed its last record: a job started in these groups would begin after them."""
-    done, total = input_progress(s, (*json_reads(s), "raw"))
+    done, total = input_progress(s, tuple(input_reads(s).values()))
     return total > 0 and done == total
 
 

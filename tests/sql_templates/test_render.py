@@ -10,7 +10,13 @@ from jinja2 import UndefinedError
 
 from config import ConfigError, load_settings
 from config.job import rule_names
-from jobs.render import environment, parse_script, render_script, split_statements
+from jobs.render import (
+    environment,
+    input_reads,
+    parse_script,
+    render_script,
+    split_statements,
+)
 
 RULES = rule_names()
 
@@ -109,6 +115,24 @@ def test_every_read_of_the_input_topic_batches_its_fetches_for_at_most_the_fetch
     for _, ddl in sources:
         assert "'properties.fetch.max.wait.ms' = '20'" in ddl
         assert "'properties.fetch.min.bytes' = '65536'" in ddl
+
+
+@pytest.mark.parametrize("per_transaction_read", ["own", "shared"])
+def test_each_read_of_the_input_topic_commits_in_the_consumer_group_progress_watches(
+    per_transaction_read: str,
+):
+    # jobs/input_progress.py tells how far the job has read from these groups' offsets: a read
+    # the templates named otherwise would never look done (or a missing one always would)
+    s = load_settings(job={"per_transaction_read": per_transaction_read})
+    text = render_script(s, python_files="")
+    sources = re.findall(r"CREATE TEMPORARY TABLE `?(transactions\w*)`? \((.*?)\n\);", text, re.S)
+    groups = {
+        name: re.search(r"'properties\.group\.id' = '([^']*)'", ddl).group(1)
+        for name, ddl in sources
+    }
+    reads = input_reads(s)
+    assert groups == {t: f"{s.job.consumer_group}-{g}" for t, g in reads.items()}
+    assert ("transactions_realtime" in reads) == (per_transaction_read == "own")
 
 
 @pytest.mark.parametrize(
