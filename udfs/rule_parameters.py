@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -233,9 +233,9 @@ class TopicFollower:
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.history = ParameterHistory(settings["initial"])
         self._lock = threading.Lock()
-        # the rows of one set of versions, built once: most batches lie within one set
-        self._frame: Any = None
-        self._frame_at_ms: int | None = None
+        # per set of columns asked for (None: all), the rows of one set of versions and the
+        # time they were built for, built once: most batches lie within one set
+        self._frames: dict[tuple[str, ...] | None, tuple[Any, int]] = {}
         self._topic = settings.get("topic")
         self._consumer = None
         if self._topic:
@@ -273,7 +273,7 @@ class TopicFollower:
 
     def _add(self, versions: list[RuleVersion]) -> None:
         with self._lock:
-            self._frame = None
+            self._frames.clear()
             for version in versions:
                 log.info(
                     "rule %s version %s applies from %s",
@@ -283,26 +283,29 @@ class TopicFollower:
                 )
                 self.history.add(version)
 
-    def frame_at(self, times_ms: np.ndarray) -> Any:
-        """The `rule_params` rows of a batch as a pandas DataFrame."""
+    def frame_at(self, times_ms: np.ndarray, names: Sequence[str] | None = None) -> Any:
+        """The `rule_params` rows of a batch as a pandas DataFrame, only the columns `names`
+        when given (in that order)."""
         import pandas as pd
 
+        def frame_for(times: np.ndarray) -> Any:
+            cols = self.history.columns_at(times)
+            return pd.DataFrame(cols if names is None else {name: cols[name] for name in names})
+
         n = len(times_ms)
+        key = None if names is None else tuple(names)
         with self._lock:
             first, last = int(times_ms.min()), int(times_ms.max())
             if not self.history.same_versions(first, last):
-                return pd.DataFrame(self.history.columns_at(times_ms))
-            frame = self._frame
+                return frame_for(times_ms)
+            frame, built_at = self._frames.get(key, (None, first))
             if (
                 frame is None
                 or len(frame) < n
-                or not self.history.same_versions(
-                    min(first, self._frame_at_ms), max(last, self._frame_at_ms)
-                )
+                or not self.history.same_versions(min(first, built_at), max(last, built_at))
             ):
-                rows = max(n, 1024)
-                frame = pd.DataFrame(self.history.columns_at(np.full(rows, first)))
-                self._frame, self._frame_at_ms = frame, first
+                frame = frame_for(np.full(max(n, 1024), first))
+                self._frames[key] = (frame, first)
             return frame.iloc[:n]
 
 
@@ -318,8 +321,7 @@ def _parameters_batch(rowtime, settings_json, names=None):  # type: ignore[no-un
     if follower is None:
         follower = _FOLLOWERS[text] = TopicFollower(json.loads(text))
     times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
-    frame = follower.frame_at(times)
-    return frame if names is None else frame[names]
+    return follower.frame_at(times, names)
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]

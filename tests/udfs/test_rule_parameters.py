@@ -100,6 +100,34 @@ def test_the_job_side_batch_follows_a_change_within_and_after_a_batch() -> None:
     assert len(follower.frame_at(later[:3])) == 3
 
 
+def test_two_readers_asking_for_their_own_columns_each_follow_a_change() -> None:
+    """The job's two Python operators share one follower, each asking for its rules' columns;
+    their batches interleave, and each keeps its rows between batches of one set of versions."""
+    import numpy as np
+
+    from udfs.rule_parameters import TopicFollower
+
+    follower = TopicFollower({"initial": initial_parameters(Rules()), "topic": None})
+    per_transaction = ["high_value_version", "high_value_amount_over"]
+    counted = ["velocity_max_count"]
+    batch = np.arange(0, 10_000, 1_000, dtype=np.int64)
+    assert list(follower.frame_at(batch, per_transaction).columns) == per_transaction
+    assert follower.frame_at(batch, counted)["velocity_max_count"].tolist() == [3] * 10
+    assert (
+        follower.frame_at(batch[:4], per_transaction)["high_value_amount_over"].tolist()
+        == [500.0] * 4
+    )
+    follower._add([RuleVersion("high_value", 1, 4_500, {"amount_over": 400.0})])
+    later = batch + 20_000
+    assert (
+        follower.frame_at(later, per_transaction)["high_value_amount_over"].tolist() == [400.0] * 10
+    )
+    assert follower.frame_at(later, counted)["velocity_max_count"].tolist() == [3] * 10
+    across = follower.frame_at(batch, per_transaction)
+    assert across["high_value_version"].tolist() == [0] * 5 + [1] * 5
+    assert list(follower.frame_at(later[:2]).columns) == list(columns())
+
+
 def test_each_scoring_gets_the_parameters_of_its_own_rules_only() -> None:
     """The per-transaction rules' read and the others' each carry back from Python only the
     fields of their rules; together they are every field, each once."""
