@@ -140,11 +140,23 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory_soak")
-    parser.add_argument("--rate", type=float, default=2000.0)
-    parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--sample-s", type=float, default=30.0)
-    parser.add_argument("--partitions", type=int, default=1)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.memory_soak",
+        description="Run the job on the local stack at a steady rate and sample the memory of "
+        "its JobManager and TaskManager and its checkpointed state (module docstring).",
+    )
+    parser.add_argument(
+        "--rate", type=float, default=2000.0, help="events per second (default: 2000)"
+    )
+    parser.add_argument(
+        "--minutes", type=float, default=10.0, help="length of the run (default: 10)"
+    )
+    parser.add_argument(
+        "--sample-s", type=float, default=30.0, help="seconds between samples (default: 30)"
+    )
+    parser.add_argument(
+        "--partitions", type=int, default=1, help="partitions of the run's input topic (default: 1)"
+    )
     parser.add_argument(
         "--state-ttl",
         default=load_settings().job.state_ttl,
