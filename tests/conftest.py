@@ -10,6 +10,24 @@ import pytest
 
 from config import Settings, load_settings
 
+# the settings of the stack `live_stack` brought up, once it has
+_live_settings: Settings | None = None
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before a test on the live stack (and before its module's fixtures), start again any
+    service of that stack that has died since the last test. Flink 2.2's TaskManager stops
+    itself when closing a PyFlink Arrow operator fails while a just-started job is cancelled
+    ("FATAL - exception in exception handler of task", `ClosedChannelException`), and every
+    later live test then failed for want of task slots, whatever it tested."""
+    if _live_settings is not None and "live_stack" in getattr(item, "fixturenames", ()):
+        from stack import manager
+
+        restarted = manager.up(_live_settings, install_missing=False)
+        if restarted:
+            print(f"\nrestarted before {item.nodeid}: {', '.join(restarted)}")
+
 
 @pytest.fixture(scope="session")
 def live_stack() -> Iterator[Settings]:
@@ -20,9 +38,12 @@ def live_stack() -> Iterator[Settings]:
     """
     from stack import manager
 
+    global _live_settings
     settings = load_settings()
     started = manager.up(settings)
+    _live_settings = settings
     yield settings
+    _live_settings = None
     if started and os.environ.get("FRAUD_TEST_KEEP_STACK") != "1":
         manager.down(settings)
 
