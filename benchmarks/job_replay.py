@@ -461,13 +461,26 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.job_replay")
-    sub = parser.add_subparsers(dest="mode", required=True)
+def build_parser() -> argparse.ArgumentParser:
+    """The command line of the three modes."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.job_replay",
+        description=__doc__.split("\n\n")[0],
+        epilog="Run each on a fresh local stack (`fraudctl stack down; fraudctl stack up`) with "
+        "nothing else on the machine; figures vary from run to run (see the README).",
+    )
+    sub = parser.add_subparsers(dest="mode", required=True, help="what to measure")
     t = sub.add_parser("throughput", help="replay pre-loaded events")
-    t.add_argument("--events", type=int, default=1_000_000)
+    t.add_argument(
+        "--events", type=int, default=1_000_000, help="events to pre-load and replay (default 1M)"
+    )
     t.add_argument("--event-rate", type=float, default=2000.0, help="event-time rate of the data")
-    t.add_argument("--timeout", type=float, default=1800)
+    t.add_argument(
+        "--timeout",
+        type=float,
+        default=1800,
+        help="seconds the job may take to consume every event before the run fails (default 1800)",
+    )
     t.add_argument(
         "--ceiling",
         action=argparse.BooleanOptionalAction,
@@ -479,8 +492,18 @@ def main() -> None:
         "rule-change", help="a latency run with `rules set` halfway: time to the first alert"
     )
     for p, rate, seconds, drain in ((lat, 2000.0, 120, 90), (rc, 100.0, 60, 15)):
-        p.add_argument("--rate", type=float, default=rate)
-        p.add_argument("--seconds", type=float, default=seconds)
+        p.add_argument(
+            "--rate",
+            type=float,
+            default=rate,
+            help=f"events per second produced (default {rate:g})",
+        )
+        p.add_argument(
+            "--seconds",
+            type=float,
+            default=seconds,
+            help=f"seconds measured, after the warm-up (default {seconds})",
+        )
         p.add_argument(
             "--warmup",
             type=float,
@@ -496,7 +519,11 @@ def main() -> None:
             "holding measured transactions close (at least the slide + 10 s)",
         )
         p.add_argument(
-            "--delivery", default="at-least-once", choices=["at-least-once", "exactly-once"]
+            "--delivery",
+            default="at-least-once",
+            choices=["at-least-once", "exactly-once"],
+            help="the Kafka sinks' guarantee, job.delivery_guarantee (default at-least-once; "
+            "exactly-once makes alerts readable only at the next checkpoint)",
         )
         p.add_argument(
             "--slide", default="", help="HOP slide of the window rules (default: config)"
@@ -511,7 +538,9 @@ def main() -> None:
             "(the threshold changes which rows alert, not the path they take)",
         )
     for p in (t, lat, rc):
-        p.add_argument("--partitions", type=int, default=4)
+        p.add_argument(
+            "--partitions", type=int, default=4, help="partitions of the fresh topics (default 4)"
+        )
         p.add_argument(
             "--checkpoint",
             default=load_settings().flink.checkpoint_interval,
@@ -529,7 +558,11 @@ def main() -> None:
         p.add_argument(
             "--population", type=int, default=0, help="cards/users (0: sized for the rate)"
         )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     # rule-change: HIGH_VALUE from 500.00 down to 200.00, so alerts of the new version follow
     args.change = ("high_value", {"amount_over": "200"}) if args.mode == "rule-change" else None
     result = throughput(args) if args.mode == "throughput" else latency(args)

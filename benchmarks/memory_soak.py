@@ -139,7 +139,8 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
+    """The soak's command line."""
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.memory_soak",
         description="Run the job on the local stack at a steady rate and sample the memory of "
@@ -169,7 +170,11 @@ def main() -> None:
         help="job.dedup_horizon for the run (default: the config's); shorter than the run "
         "shows the transaction ids seen (dedup_state_mb) levelling off",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     result = soak(args)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"memory_soak-{time.strftime('%Y%m%dT%H%M%S')}.json"

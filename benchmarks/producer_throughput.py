@@ -109,17 +109,33 @@ def delete_topics(bootstrap: str, topics: list[str]) -> None:
             print(f"note: could not delete a benchmark topic: {exc}")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--clients", default=",".join(CLIENTS))
-    parser.add_argument("--seed", type=int, default=42)
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.producer_throughput",
+        description=__doc__.split("\n\n")[0].replace("1,000,000", "N"),
+    )
+    parser.add_argument(
+        "--events", type=int, default=1_000_000, help="events per measurement (default 1M)"
+    )
+    parser.add_argument(
+        "--clients",
+        default=",".join(CLIENTS),
+        help=f"comma-separated Kafka clients to time (default {','.join(CLIENTS)})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=42, help="the generator's random seed (default 42)"
+    )
     parser.add_argument(
         "--no-end-to-end",
         action="store_true",
         help="skip the generate-and-send run (what `fraudctl produce --no-throttle` does)",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     settings = load_settings()
     bootstrap = settings.kafka.bootstrap_servers
     partitions = settings.kafka.partitions.get("transactions", 4)

@@ -151,16 +151,27 @@ def results_markdown(quick: bool) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.run")
+def build_parser() -> argparse.ArgumentParser:
+    """The harness's command line."""
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--quick", action="store_true", help="smaller sizes (smoke run)")
-    parser.add_argument("--only", default="", help="comma-separated step names")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated step names: " + ", ".join(s.name for s in STEPS),
+    )
     parser.add_argument(
         "--from-logs",
         action="store_true",
         help="run nothing: summarise each step's last log (results/<step>.log) into RESULTS.md",
     )
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     only = {s for s in args.only.split(",") if s}
     steps = [s for s in STEPS if not only or s.name in only]
     RESULTS.mkdir(exist_ok=True)

@@ -122,13 +122,31 @@ def drain(settings: Settings, n: int, timeout_s: float = 600) -> tuple[float, Si
     return marks["last"] - started, latest
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--count", type=int, default=50_000, help="documents per measurement")
-    ap.add_argument("--mongo-uri", default=None, help="default: the config's mongo.uri")
+def build_parser() -> argparse.ArgumentParser:
+    """The benchmark's command line."""
+    ap = argparse.ArgumentParser(
+        prog="python -m benchmarks.sink_throughput",
+        description=__doc__,
+        formatter_class=argparse.RawTextHelpFormatter,
+    )
+    ap.add_argument(
+        "--count", type=int, default=50_000, help="documents per measurement (default 50,000)"
+    )
+    ap.add_argument(
+        "--mongo-uri", default=None, help="MongoDB to write to (default: the config's mongo.uri)"
+    )
     ap.add_argument("--replay", action="store_true", help="also time a full replay")
-    ap.add_argument("--upsert-count", type=int, default=0, help="also time the upsert strategy")
-    args = ap.parse_args()
+    ap.add_argument(
+        "--upsert-count",
+        type=int,
+        default=0,
+        help="also time the upsert strategy on this many documents (default 0: not)",
+    )
+    return ap
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     base = load_settings(**({"mongo": {"uri": args.mongo_uri}} if args.mongo_uri else {}))
     tag = uuid.uuid4().hex[:8]
     n = args.count
