@@ -32,6 +32,7 @@ Results are printed and written to benchmarks/results/job_replay-<mode>-<time>.j
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -40,20 +41,22 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer
+from pymongo.errors import PyMongoError
 
 from benchmarks.common import (
     RESULTS,
     LoadSampler,
-    create_topics,
     generator,
     job_overrides,
     population_for,
     producer,
+    run_topics,
     taskmanager_cpu_s,
 )
 from config import Settings, load_settings
@@ -63,6 +66,7 @@ from jobs.flink_client import FlinkClient
 from jobs.render import JOB_TEMPLATE
 from jobs.rule_versions import publish_change
 from jobs.submit import submit
+from mongo_sink import store
 from stack.layout import Layout
 
 
@@ -155,7 +159,15 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         uid, args.partitions, args.checkpoint, args.state_backend, args.parallelism
     )
     s = load_settings(**overrides)
-    create_topics(s, args.partitions)
+    with run_topics(s, args.partitions, keep=args.keep):
+        return _replay_preloaded(args, uid, overrides, s)
+
+
+def _replay_preloaded(
+    args: argparse.Namespace, uid: str, overrides: dict[str, Any], s: Settings
+) -> dict[str, Any]:
+    """Pre-load the run's input topic, replay it with the job and (`--ceiling`) with the
+    read-parse-discard job."""
     start_ms = int(time.time() * 1000) - int(args.events / args.event_rate * 1000) - 3_600_000
     gen = generator(s, start_ms, args.event_rate, population_for(args.event_rate, args.population))
     prod = producer(s)
@@ -300,7 +312,33 @@ def latency(args: argparse.Namespace) -> dict[str, Any]:
         }
     overrides["mongo"] = {"database": f"bench_{uid}", "consumer_group": f"bench-sink-{uid}"}
     s = load_settings(**overrides)
-    create_topics(s, args.partitions)
+    with run_topics(s, args.partitions, keep=args.keep), _run_database(s, keep=args.keep):
+        return _measure_latency(args, uid, overrides, s)
+
+
+@contextlib.contextmanager
+def _run_database(s: Settings, keep: bool) -> Iterator[None]:
+    """The latency run's MongoDB database (`fraudctl sink` creates it), dropped after the run
+    unless `keep`; a failure to drop it is reported, not raised."""
+    try:
+        yield
+    finally:
+        if keep:
+            print(f"kept the run's MongoDB database: {s.mongo.database}", flush=True)
+        else:
+            client = store.client_for(s)
+            try:
+                client.drop_database(s.mongo.database)
+            except PyMongoError as exc:
+                print(f"note: MongoDB database {s.mongo.database} not dropped ({exc})")
+            finally:
+                client.close()
+
+
+def _measure_latency(
+    args: argparse.Namespace, uid: str, overrides: dict[str, Any], s: Settings
+) -> dict[str, Any]:
+    """Run the job and the sink, produce at the rate and time every alert (module docstring)."""
     client = FlinkClient(s.flink.jobmanager)
     population = population_for(args.rate, args.population)
     job = submit(s, overrides=overrides)
@@ -557,6 +595,12 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--parallelism", type=int, default=1, help="job parallelism (default 1)")
         p.add_argument(
             "--population", type=int, default=0, help="cards/users (0: sized for the rate)"
+        )
+        p.add_argument(
+            "--keep",
+            action="store_true",
+            help="keep the run's topics (and a latency run's MongoDB database) to look at "
+            "afterwards; by default they are deleted when the run ends",
         )
     return parser
 

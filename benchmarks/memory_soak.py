@@ -18,8 +18,8 @@ import time
 import uuid
 from typing import Any
 
-from benchmarks.common import RESULTS, create_topics, generator, job_overrides, producer
-from config import load_settings
+from benchmarks.common import RESULTS, generator, job_overrides, producer, run_topics
+from config import Settings, load_settings
 from jobs.flink_client import FlinkClient, FlinkError
 from jobs.submit import submit
 from stack.layout import Layout
@@ -63,7 +63,12 @@ def soak(args: argparse.Namespace) -> dict[str, Any]:
     overrides["job"]["state_ttl"] = args.state_ttl
     overrides["job"]["dedup_horizon"] = args.dedup_horizon
     s = load_settings(**overrides)
-    create_topics(s, args.partitions)
+    with run_topics(s, args.partitions, keep=args.keep):
+        return _sample_run(args, overrides, s)
+
+
+def _sample_run(args: argparse.Namespace, overrides: dict[str, Any], s: Settings) -> dict[str, Any]:
+    """Run the job at the rate and sample its memory and state every `--sample-s` seconds."""
     layout = Layout.from_settings(s)
     jm, tm = JobManager(s, layout), TaskManager(s, layout)
     client = FlinkClient(s.flink.jobmanager)
@@ -169,6 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=load_settings().job.dedup_horizon,
         help="job.dedup_horizon for the run (default: the config's); shorter than the run "
         "shows the transaction ids seen (dedup_state_mb) levelling off",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the run's topics to look at afterwards; by default they are deleted when "
+        "the run ends",
     )
     return parser
 

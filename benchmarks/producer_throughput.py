@@ -17,6 +17,7 @@ import os
 import time
 import uuid
 
+from benchmarks.common import remove_topics
 from config import load_settings
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import build_population
@@ -97,18 +98,6 @@ def send_all(client: str, bootstrap: str, topic: str, partitions: int, events) -
     }
 
 
-def delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    futures = admin.delete_topics(topics)
-    for fut in futures.values():
-        try:
-            fut.result(timeout=30)
-        except Exception as exc:  # best effort cleanup
-            print(f"note: could not delete a benchmark topic: {exc}")
-
-
 def build_parser() -> argparse.ArgumentParser:
     """The benchmark's command line."""
     parser = argparse.ArgumentParser(
@@ -180,7 +169,7 @@ def main() -> None:
             )
     finally:
         if topics:
-            delete_topics(bootstrap, topics)
+            remove_topics(bootstrap, topics)
     print(
         json.dumps(
             {

@@ -20,7 +20,6 @@ Not a test: prints a table and exits 0.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 import threading
@@ -32,8 +31,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 
+from benchmarks.common import remove_topics
 from config import Settings, load_settings
 from fraudctl.topics import ensure_topics
 from mongo_sink import store
@@ -213,10 +212,7 @@ def main() -> None:
         for name in dbs:
             client.drop_database(name)
         client.close()
-        admin = AdminClient({"bootstrap.servers": base.kafka.bootstrap_servers})
-        for fut in admin.delete_topics([topic, topic + "_ws"]).values():
-            with contextlib.suppress(Exception):  # best-effort cleanup
-                fut.result(timeout=30)
+        remove_topics(base.kafka.bootstrap_servers, [topic, topic + "_ws"])
 
     print(f"\n{'measurement':44} {'docs':>8} {'seconds':>8} {'docs/s':>9}")
     for name, count, secs in results:

@@ -1,9 +1,11 @@
-"""Creating Kafka topics, the one way: the stack, the producer, benchmarks and tests call it."""
+"""Creating and deleting Kafka topics, the one way: the stack, the producer, benchmarks and tests
+call it."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 # fraud_rules: compaction keeps the newest version of each rule, and every version for at least
 # a week, so a replay of the last week's input sees the parameters it was judged by
@@ -52,16 +54,40 @@ def ensure_topics(
     futures = admin.create_topics(
         wanted, operation_timeout=timeout_s / 2, request_timeout=timeout_s
     )
-    created = []
+    return _answered(futures, "creating", KafkaError.TOPIC_ALREADY_EXISTS, timeout_s)
+
+
+def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float = 30) -> list[str]:
+    """Delete the topics `names`; return those deleted. A topic that does not exist (never
+    created, or deleted already) is skipped; any other refusal raises `TopicError`. The broker
+    removes the data asynchronously after answering."""
+    from confluent_kafka import KafkaError
+    from confluent_kafka.admin import AdminClient
+
+    names = list(dict.fromkeys(names))
+    if not names:
+        return []
+    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 3})
+    futures = admin.delete_topics(names, operation_timeout=timeout_s / 2, request_timeout=timeout_s)
+    return _answered(futures, "deleting", KafkaError.UNKNOWN_TOPIC_OR_PART, timeout_s)
+
+
+def _answered(futures: Mapping[str, Any], doing: str, fine: int, timeout_s: float) -> list[str]:
+    """The topics whose admin request (`futures`, topic -> future) succeeded. The error code
+    `fine` (the topic exists already, or is gone already) skips a topic; any other error, or
+    no answer within `timeout_s`, raises `TopicError`."""
+    from confluent_kafka import KafkaException
+
+    done = []
     for name, fut in futures.items():
         try:
             fut.result(timeout=timeout_s)
         except KafkaException as exc:
             err = exc.args[0]
-            if err.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise TopicError(f"creating topic {name} failed: {err.str()}") from exc
+            if err.code() != fine:
+                raise TopicError(f"{doing} topic {name} failed: {err.str()}") from exc
         except TimeoutError as exc:
-            raise TopicError(f"creating topic {name}: no answer in {timeout_s:g} s") from exc
+            raise TopicError(f"{doing} topic {name}: no answer in {timeout_s:g} s") from exc
         else:
-            created.append(name)
-    return created
+            done.append(name)
+    return done

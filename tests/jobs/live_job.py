@@ -17,12 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from config import Settings, load_settings
 from config.settings import environment_overrides
 from config.stack import PROJECT_ROOT
-from fraudctl.topics import ensure_topics
+from fraudctl.topics import TopicError, delete_topics, ensure_topics
 from jobs.flink_client import FlinkClient
 from jobs.submit import submit
 
@@ -202,12 +201,11 @@ class LiveJob:
     def delete_topics(self) -> None:
         """Remove this run's topics (best effort; the broker deletes asynchronously)."""
         t = self.settings.kafka.topics
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
-        for f in admin.delete_topics(
-            [t.transactions, t.fraud_alerts, t.window_stats, t.dlq, t.rules]
-        ).values():
-            with contextlib.suppress(Exception):  # already gone is fine
-                f.result(timeout=30)
+        with contextlib.suppress(TopicError):  # best effort: the next run has topics of its own
+            delete_topics(
+                self.settings.kafka.bootstrap_servers,
+                [t.transactions, t.fraud_alerts, t.window_stats, t.dlq, t.rules],
+            )
 
     def fraudctl(self, *args: str, timeout: float = 400) -> str:
         """`fraudctl ARGS` pointed at this run's topics through FRAUD_<SECTION>__<KEY>

@@ -18,11 +18,10 @@ from typing import Any
 import pytest
 import yaml
 from confluent_kafka import Producer
-from confluent_kafka.admin import AdminClient
 from pymongo import MongoClient
 
 from config import Settings, load_settings
-from fraudctl.topics import ensure_topics
+from fraudctl.topics import TopicError, delete_topics, ensure_topics
 from mongo_sink.consumer import SinkStats, run
 
 FRAUDCTL = Path(sys.executable).with_name("fraudctl")
@@ -152,10 +151,10 @@ class Env:
     def drop(self) -> None:
         with contextlib.suppress(Exception):
             self.db.client.drop_database(self.settings.mongo.database)
-        admin = AdminClient({"bootstrap.servers": self.settings.kafka.bootstrap_servers})
-        with contextlib.suppress(Exception):
-            for fut in admin.delete_topics([self.alerts_topic, self.stats_topic]).values():
-                fut.result(timeout=30)
+        with contextlib.suppress(TopicError):
+            delete_topics(
+                self.settings.kafka.bootstrap_servers, [self.alerts_topic, self.stats_topic]
+            )
         if self._client is not None:
             self._client.close()
 

@@ -4,7 +4,6 @@ independent client), compare with what the pure generator yields for the same op
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
 import os
 import subprocess
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fraudctl.topics import ensure_topics
+from fraudctl.topics import delete_topics, ensure_topics
 from producer.cli import parse_start_time
 from producer.generator import GeneratorOptions, generate
 from producer.population import build_population
@@ -37,15 +36,6 @@ def _kcat(bootstrap: str, topic: str, fmt: str) -> list[bytes]:
 
 def _canonical(records) -> list[str]:
     return sorted(json.dumps(r, sort_keys=True) for r in records)
-
-
-def _delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from confluent_kafka.admin import AdminClient
-
-    admin = AdminClient({"bootstrap.servers": bootstrap, "log_level": 3})
-    for fut in admin.delete_topics(topics).values():
-        with contextlib.suppress(Exception):  # best effort: a topic never created
-            fut.result(timeout=30)
 
 
 @pytest.mark.integration
@@ -100,7 +90,7 @@ def test_produce_to_kafka_and_consume_back(live_stack, unique_name, tmp_path, cl
         assert truth_from_topic == truth_from_file == expected_truth
         assert any('"kind": "scenario"' in t for t in expected_truth)
     finally:
-        _delete_topics(bootstrap, [topic, truth_topic])
+        delete_topics(bootstrap, [topic, truth_topic])
 
 
 @pytest.mark.integration
@@ -126,4 +116,4 @@ def test_sink_counts_rejected_records(live_stack, unique_name, client) -> None:
         assert sink.last_error
         assert len(_kcat(bootstrap, topic, "%s\n")) == sink.delivered
     finally:
-        _delete_topics(bootstrap, [topic])
+        delete_topics(bootstrap, [topic])
