@@ -77,7 +77,7 @@ def create_topics(s: Settings, partitions: int) -> None:
 @contextlib.contextmanager
 def run_topics(s: Settings, partitions: int, keep: bool = False) -> Iterator[None]:
     """The run's topics (`create_topics`, and the rules topic the job creates) for the length of
-    a `with`, deleted after it unless `keep`: a replay of 1M events leaves some 0.4 GB on the
+    a `with`, deleted after it unless `keep`: a replay of 1M events leaves some 0.25 GB on the
     broker's disk, and every run has topics of its own."""
     create_topics(s, partitions)
     try:

@@ -35,6 +35,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -605,14 +606,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def command_line(args: argparse.Namespace) -> str:
+    """The command that runs this benchmark again with every option as it was (a flag only when
+    set, nothing for an option left unset), for the result's `command`."""
+    words = ["python", "-m", "benchmarks.job_replay", args.mode]
+    for key, value in vars(args).items():
+        if key in ("mode", "change") or value is None or value == "":
+            continue
+        option = "--" + key.replace("_", "-")
+        if isinstance(value, bool):
+            if value or key == "ceiling":  # --ceiling / --no-ceiling; --keep only when set
+                words.append(option if value else "--no-ceiling")
+        else:
+            words += [option, f"{value:g}" if isinstance(value, float) else str(value)]
+    return shlex.join(words)
+
+
 def main() -> None:
     args = build_parser().parse_args()
     # rule-change: HIGH_VALUE from 500.00 down to 200.00, so alerts of the new version follow
     args.change = ("high_value", {"amount_over": "200"}) if args.mode == "rule-change" else None
     result = throughput(args) if args.mode == "throughput" else latency(args)
-    result["command"] = f"python -m benchmarks.job_replay {args.mode} " + " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("mode", "change")
-    )
+    result["command"] = command_line(args)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"job_replay-{args.mode}-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
