@@ -42,6 +42,8 @@ class FlinkSettings(BaseModel):
     # longest a row waits in the Python UDF operator for its batch to fill (PyFlink's
     # python.fn-execution.bundle.time, 1 s by default, would add up to 1 s to every alert)
     python_bundle_time: Duration = "100 ms"
+    # rows per Arrow batch sent to the Python UDF worker (python.fn-execution.arrow.batch.size)
+    python_arrow_batch_size: PositiveInt = 1000
     # longest the broker holds a fetch of the input topic to gather 64 KB (Kafka's
     # fetch.max.wait.ms with fetch.min.bytes): the consumer's default of answering each fetch
     # at once, with whatever few records are there, spent a quarter of the TaskManager's CPU

@@ -104,6 +104,14 @@ def test_the_python_operator_flushes_its_batches_every_100_ms(script):
     assert dict(parse_script(script).settings)["python.fn-execution.bundle.time"] == "100"
 
 
+def test_the_python_operators_arrow_batch_size_is_a_setting(script):
+    assert dict(parse_script(script).settings)["python.fn-execution.arrow.batch.size"] == "1000"
+    text = render_script(load_settings(flink={"python_arrow_batch_size": 250}), python_files="")
+    assert dict(parse_script(text).settings)["python.fn-execution.arrow.batch.size"] == "250"
+    with pytest.raises(ConfigError, match="python_arrow_batch_size"):
+        load_settings(flink={"python_arrow_batch_size": 0})
+
+
 def test_every_read_of_the_input_topic_batches_its_fetches_for_at_most_the_fetch_wait():
     text = render_script(load_settings(flink={"source_fetch_wait": "20 ms"}), python_files="")
     sources = re.findall(r"CREATE TEMPORARY TABLE `?(transactions\w*)`? \((.*?)\n\);", text, re.S)
