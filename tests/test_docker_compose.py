@@ -36,6 +36,20 @@ def test_compose_file_validates_and_wires_the_product():
     assert env["FRAUD_KAFKA__BOOTSTRAP_SERVERS"] == "kafka:9092"
 
 
+def test_only_the_taskmanager_gets_the_card_token_key():
+    """The UDF workers tokenise card numbers; the JobManager (which submits the job) and the
+    sink never need the key, so it is not in their environment."""
+    proc = _config({"FRAUD_CARD_TOKEN_SECRET": "test-only-key"})
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    holders = {
+        name
+        for name, service in services.items()
+        if "test-only-key" in yaml.safe_dump(service.get("environment", {}))
+    }
+    assert holders == {"taskmanager"}
+
+
 def test_compose_refuses_to_run_without_the_card_token_secret():
     env = {k: v for k, v in os.environ.items() if k != "FRAUD_CARD_TOKEN_SECRET"}
     proc = subprocess.run(
