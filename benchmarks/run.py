@@ -6,8 +6,9 @@
 
 Each step is one of the scripts in this folder, run as its own process; its full output is
 kept in benchmarks/results/<step>.log and its final JSON summary feeds the markdown table in
-benchmarks/RESULTS.md, together with the machine's cores and memory and the exact commands.
-These are measurements, not tests: they depend on the machine and on what else it runs.
+benchmarks/results/RESULTS.md (not committed), together with the machine's cores and memory and
+the exact commands. These are measurements, not tests: they depend on the machine and on what
+else it runs. The curated figures, with their targets and spread, are in docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,8 +24,6 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS
-
-HERE = Path(__file__).resolve().parent
 
 
 @dataclass
@@ -198,7 +197,7 @@ def main() -> None:
             f"FAILED (exit {proc.returncode}); see benchmarks/results/{step.name}.log")  # fmt: skip
         print(f"   {line}  [{elapsed:.0f} s]", flush=True)
         write_summary(step, args.quick, line, time.time())
-    out = HERE / "RESULTS.md"
+    out = RESULTS / "RESULTS.md"
     out.write_text(results_markdown(args.quick))
     print(f"written to {out}")
 

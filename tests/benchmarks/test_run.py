@@ -29,7 +29,6 @@ def test_summaries_of_each_step_become_one_row_each(tmp_path, monkeypatch: pytes
 
 def test_from_logs_summarises_the_last_log_of_a_step(tmp_path, monkeypatch: pytest.MonkeyPatch):
     monkeypatch.setattr(run, "RESULTS", tmp_path)
-    monkeypatch.setattr(run, "HERE", tmp_path)
     p = {"n": 9, "p50_s": 7.5, "p99_s": 21.0}
     summary = {
         "mode": "latency",
@@ -49,6 +48,6 @@ def test_from_logs_summarises_the_last_log_of_a_step(tmp_path, monkeypatch: pyte
     )
     monkeypatch.setattr("sys.argv", ["run", "--from-logs"])
     run.main()
-    md = (tmp_path / "RESULTS.md").read_text()
+    md = (tmp_path / "RESULTS.md").read_text()  # beside the logs, in benchmarks/results/
     assert "2000.0 events/s, at-least-once: p50/p99 to Kafka 7.5/21.0 s over 9 alerts" in md
     assert "HIGH_VALUE 0.3/0.6 s (Mongo 0.8/1.2)" in md
