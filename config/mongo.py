@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from config.validators import Identifier, PositiveInt
 
@@ -34,3 +34,5 @@ class MongoSettings(BaseModel):
     # on SIGTERM with MongoDB unreachable: keep retrying the open batch this long, then exit
     # without committing it (it is consumed again on restart; nothing is lost)
     shutdown_grace_ms: PositiveInt = 15000
+    # Prometheus metrics of `fraudctl sink` on this port (all interfaces); 0 = off
+    metrics_port: int = Field(default=0, ge=0, le=65535)

@@ -21,6 +21,7 @@ from config.flink import FlinkSettings
 from config.job import JobSettings
 from config.kafka import KafkaSettings
 from config.mongo import MongoSettings
+from config.notify import NotifySettings
 from config.producer import ProducerSettings
 from config.stack import PROJECT_ROOT, StackSettings
 from udfs.card_token import SECRET_ENV
@@ -45,6 +46,7 @@ class Settings(BaseSettings):
     mongo: MongoSettings = Field(default_factory=MongoSettings)
     job: JobSettings = Field(default_factory=JobSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
+    notify: NotifySettings = Field(default_factory=NotifySettings)
     # Key of the card-number HMAC. From the environment only (FRAUD_CARD_TOKEN_SECRET);
     # when unset, `card_token_secret()` uses a random per-checkout key under stack.run_dir.
     card_token_secret_value: SecretStr | None = Field(default=None, alias=SECRET_ENV)

@@ -4,6 +4,7 @@
 - `produce`                        producer/cli.py   transaction generator
 - `render | explain | submit | jobs | stop | dlq`  jobs/commands.py  the Flink SQL job
 - `sink | query ... | evaluate`    mongo_sink/cli.py Kafka -> MongoDB and the analytics
+- `notify`                         notify/cli.py     alerts to webhooks and e-mail, once each
 - `rules list | set | history`     fraudctl/rules.py run-time rule parameters, changed live
 - `demo`                           jobs/demo.py      the whole pipeline end to end
 """
@@ -15,6 +16,7 @@ import typer
 import jobs.commands
 import jobs.demo
 import mongo_sink.cli
+import notify.cli
 import producer.cli
 import stack.cli
 from fraudctl import rules
@@ -30,7 +32,15 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (stack.cli, producer.cli, jobs.commands, mongo_sink.cli, rules, jobs.demo):
+for module in (
+    stack.cli,
+    producer.cli,
+    jobs.commands,
+    mongo_sink.cli,
+    notify.cli,
+    rules,
+    jobs.demo,
+):
     module.register(app)
 
 

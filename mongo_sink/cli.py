@@ -159,6 +159,9 @@ def stats_cmd(
 def alerts_cmd(
     config: ConfigOption = None,
     as_json: JsonOption = False,
+    alert_id: Annotated[
+        str | None, typer.Option("--id", help="This alert_id only (what notifications link to).")
+    ] = None,
     user: Annotated[str | None, typer.Option("--user", help="user_id, matched literally.")] = None,
     card_last4: Annotated[
         str | None, typer.Option("--card-last4", help="Last 4 digits of the card.")
@@ -171,10 +174,10 @@ def alerts_cmd(
     until: Until = None,
     limit: Limit = 50,
 ) -> None:
-    """Alerts, newest event time first, filtered by user, card, rule, severity and time."""
+    """Alerts, newest event time first, filtered by id, user, card, rule, severity and time."""
     _show_alerts(
         config, "Alerts", as_json, limit, since, until,
-        user=user, card_last4=card_last4, rule=rule, severity=severity,
+        alert_id=alert_id, user=user, card_last4=card_last4, rule=rule, severity=severity,
     )  # fmt: skip
 
 

@@ -28,7 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from config import Settings
-from mongo_sink import store
+from mongo_sink import metrics, store
 from mongo_sink.documents import DecodeError, Kind, RecordRef, dead_letter, decode
 
 log = logging.getLogger("mongo_sink")
@@ -48,6 +48,7 @@ class SinkStats:
     batches: int = 0
     retries: int = 0
     commit_failures: int = 0
+    written_by_collection: dict[str, int] = field(default_factory=dict)  # for the metrics
 
 
 @dataclass
@@ -198,6 +199,8 @@ class MongoSink:
             if not ok:
                 return False
             stats.written += res.inserted + res.replaced
+            by_coll = stats.written_by_collection
+            by_coll[coll_name] = by_coll.get(coll_name, 0) + res.inserted + res.replaced
             stats.unchanged += res.unchanged
             if coll_name == self.dlq:
                 stats.dead_letters += len(docs) - len(res.rejected)
@@ -236,6 +239,7 @@ def run(
     if not sink.ensure_indexes(stats):
         sink.close()
         return stats
+    endpoint = metrics.serve(settings, stats, list(kinds), log)
     consumer = Consumer(consumer_config(settings))
     consumer.subscribe(list(kinds))
     log.info(
@@ -283,6 +287,8 @@ def run(
     finally:
         consumer.close()
         sink.close()
+        if endpoint is not None:
+            endpoint.close()
     log.info(
         "sink stopped: consumed %d, written %d, unchanged %d, dead letters %d, retries %d",
         stats.consumed,

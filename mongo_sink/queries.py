@@ -89,6 +89,7 @@ def time_range(field: str, since: dt.datetime | None, until: dt.datetime | None)
 
 def alert_filter(
     *,
+    alert_id: str | None = None,
     user: str | None = None,
     card_last4: str | None = None,
     rule: str | None = None,
@@ -101,6 +102,8 @@ def alert_filter(
     `since`/`until` bound the alert's event time (`event_time_dt`, half-open).
     """
     clauses: list[dict[str, Any]] = []
+    if alert_id is not None:  # stored as `_id` (mongo_sink/documents.py)
+        clauses.append(eq("_id", alert_id))
     if user is not None:
         clauses.append(eq("user_id", user))
     if card_last4 is not None:

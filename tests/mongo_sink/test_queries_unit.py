@@ -27,6 +27,13 @@ def test_every_typed_value_is_wrapped_in_eq_as_a_string() -> None:
     }
 
 
+def test_alert_id_matches_the_stored_id_literally() -> None:
+    assert alert_filter(alert_id="9f86d081") == {"_id": {"$eq": "9f86d081"}}
+    assert alert_filter(alert_id=INJECTION, rule="velocity") == {
+        "$and": [{"_id": {"$eq": INJECTION}}, {"rule": {"$eq": "VELOCITY"}}]
+    }
+
+
 def test_non_string_values_are_stringified_not_interpreted() -> None:
     assert eq("user_id", {"$gt": ""}) == {"user_id": {"$eq": "{'$gt': ''}"}}
 
