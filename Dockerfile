@@ -1,8 +1,9 @@
 # Flink 2.2 + PyFlink + the Kafka connector + this project's UDFs, for docker-compose.yml
 # (JobManager, TaskManager and the Mongo sink all run this image).
 #
-# Build context is the repo root. Run `make install` first: it caches the connector jar in
-# .cache/jars/, which is copied in here (no download inside the build).
+# Build context is the repo root. Run `make install` first: it caches the Kafka connector jar
+# and builds the project's kafka-resuming connector (connector/) into .cache/jars/, both copied
+# in here (no download inside the build).
 FROM flink:2.2.1-scala_2.12-java17
 
 RUN apt-get update \
@@ -23,6 +24,7 @@ RUN python3.11 -m venv /opt/fraud/.venv \
  && /opt/fraud/.venv/bin/pip install --no-cache-dir /opt/fraud
 
 COPY .cache/jars/flink-sql-connector-kafka-5.0.0-2.2.jar /opt/flink/lib/
+COPY .cache/jars/fraud-connector-*.jar /opt/flink/lib/
 
 # Beam's log of each Python worker's environment (which holds FRAUD_CARD_TOKEN_SECRET here)
 # stays out of the logs: the same lines as the local stack's (stack/services.py)

@@ -157,6 +157,11 @@ class FlinkClient:
         data = self._request("GET", f"/jobs/{job_id}/exceptions")
         return data.get("root-exception") or None
 
+    def failovers(self, job_id: str) -> int:
+        """Failures the job has recovered from so far (its exception history)."""
+        body = self._request("GET", f"/jobs/{job_id}/exceptions")
+        return len(body.get("exceptionHistory", {}).get("entries", []))
+
     def root_cause(self, job_id: str) -> str | None:
         """The first lines of the newest failure's most specific cause, if any."""
         data = self._request("GET", f"/jobs/{job_id}/exceptions")
@@ -191,10 +196,12 @@ class FlinkClient:
             )
         return rows
 
-    def source_records(self, job_id: str) -> dict[str, int]:
-        """Records each source of the job has emitted so far (summed over its subtasks), by
-        source name (`transactions`, ...): how far a job has read, between checkpoints too."""
-        out: dict[str, int] = {}
+    def source_metric(self, job_id: str, metric: str, aggregate: str = "sum") -> dict[str, float]:
+        """Operator metric `metric` of each source of the job (`numRecordsOut`,
+        `pendingRecords`, `sourceIdleTime`, ...), aggregated over its subtasks (`sum`, `max`
+        or `min`), by source name (`transactions`, ...); a source that has not registered it
+        yet is left out."""
+        out: dict[str, float] = {}
         for v in self.job(job_id).get("vertices", []):
             if not v.get("name", "").startswith("Source: "):
                 continue
@@ -202,14 +209,21 @@ class FlinkClient:
             names = [
                 m["id"]
                 for m in self._request("GET", path)
-                if m["id"].startswith("Source__") and m["id"].endswith(".numRecordsOut")
+                if m["id"].startswith("Source__") and m["id"].endswith(f".{metric}")
             ]
             if not names:
                 continue
-            for m in self._request("GET", path, params={"get": ",".join(names)}):
+            for m in self._request("GET", path, params={"get": ",".join(names), "agg": aggregate}):
                 source = m["id"].removeprefix("Source__").split("[", 1)[0]
-                out[source] = out.get(source, 0) + int(float(m.get("sum", 0) or 0))
+                value = float(m.get(aggregate, 0) or 0)
+                combine = {"sum": lambda a, b: a + b, "max": max, "min": min}[aggregate]
+                out[source] = combine(out[source], value) if source in out else value
         return out
+
+    def source_records(self, job_id: str) -> dict[str, int]:
+        """Records each source of the job has emitted so far (summed over its subtasks), by
+        source name (`transactions`, ...): how far a job has read, between checkpoints too."""
+        return {k: int(v) for k, v in self.source_metric(job_id, "numRecordsOut").items()}
 
     def checkpoint_stats(self, job_id: str) -> dict[str, int]:
         """The job's completed checkpoints so far and the newest one's id, full state size

@@ -4,6 +4,7 @@
 |----------------------------|-------------------------|----------------------------------|
 | Kafka broker + log4j2      | Maven Central (pom)     | <cache>/kafka-<ver>/libs         |
 | Kafka connector, SQL client/gateway | Maven Central  | <cache>/jars, then Flink lib/opt |
+| kafka-resuming connector   | Maven build of connector/ | <cache>/jars, then Flink lib   |
 | FerretDB launcher          | Go module proxy         | <cache>/bin                      |
 | mongosh (test client)      | npm registry            | <cache>/node                     |
 | kcat, docker-compose (tests)| Debian packages        | /usr/bin                         |
@@ -11,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -24,6 +26,7 @@ from stack.layout import Layout, flink_home
 from stack.versions import versions
 
 STACK_DIR = Path(__file__).resolve().parent
+CONNECTOR_DIR = STACK_DIR.parent / "connector"
 console = Console(stderr=True)
 
 
@@ -127,6 +130,64 @@ def install_flink_jars(layout: Layout) -> None:
             shutil.copy2(jar, target)
 
 
+def _connector_sources_digest() -> str:
+    """A digest of connector/'s build inputs (pom and main sources): a jar is rebuilt exactly
+    when they change."""
+    h = hashlib.sha256()
+    files = [CONNECTOR_DIR / "pom.xml", *sorted((CONNECTOR_DIR / "src" / "main").rglob("*"))]
+    for path in files:
+        if path.is_file():
+            h.update(str(path.relative_to(CONNECTOR_DIR)).encode())
+            h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def resuming_connector_jar(layout: Layout) -> Path:
+    """The `kafka-resuming` connector built from connector/ (its name carries the sources'
+    digest, so Flink's lib/ never holds a stale one)."""
+    return layout.jars / f"fraud-connector-{_connector_sources_digest()}.jar"
+
+
+def install_resuming_connector(layout: Layout) -> None:
+    """Build connector/ with Maven (dependencies from Maven Central, versions from
+    stack/versions.toml) and place the jar in Flink's lib/, replacing an older build."""
+    jar = resuming_connector_jar(layout)
+    if not jar.exists():
+        mvn = _require("mvn", "install Maven (Debian package 'maven')")
+        v = versions()
+        with tempfile.TemporaryDirectory(prefix="fraud-connector.") as build:
+            _run(
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(CONNECTOR_DIR / "pom.xml"),
+                    "package",
+                    "-DskipTests",
+                    f"-Dflink.version={v['flink']}",
+                    f"-Dkafka.connector.version={v['flink_kafka_connector']}",
+                    f"-Dbuild.dir={build}",
+                ],
+                "Maven build of connector/",
+            )
+            built = Path(build) / "fraud-connector.jar"
+            if not built.exists():
+                raise InstallError(f"Maven build of connector/ left no jar at {built}")
+            layout.jars.mkdir(parents=True, exist_ok=True)
+            tmp = jar.with_suffix(".tmp")
+            shutil.copy2(built, tmp)
+            tmp.rename(jar)
+    lib = flink_home() / "lib"
+    # one build only, in the cache (the Docker image copies it from there) and in lib/ (two
+    # would declare the connector twice)
+    for stale in [*lib.glob("fraud-connector-*.jar"), *layout.jars.glob("fraud-connector-*.jar")]:
+        if stale.name != jar.name:
+            stale.unlink()
+    if not (lib / jar.name).exists():
+        shutil.copy2(jar, lib / jar.name)
+
+
 def install_ferretdb(layout: Layout) -> None:
     """Build the FerretDB launcher (stack/ferretdb) from the Go module proxy."""
     if layout.ferretdb_bin.exists():
@@ -186,6 +247,10 @@ def install(layout: Layout, test_clients: bool = False) -> None:
     steps: list[tuple[str, Callable[[], None]]] = [
         (f"Kafka {versions()['kafka']} (Maven)", lambda: install_kafka(layout)),
         ("Flink Kafka connector + SQL gateway (Maven)", lambda: install_flink_jars(layout)),
+        (
+            "kafka-resuming connector (Maven build of connector/)",
+            lambda: install_resuming_connector(layout),
+        ),
         (f"FerretDB {versions()['ferretdb']} (go build)", lambda: install_ferretdb(layout)),
     ]
     if test_clients:

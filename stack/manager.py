@@ -155,9 +155,12 @@ def start_optional(settings: Settings, name: str) -> bool:
     return True
 
 
-def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) -> int:
-    """Send `sig` to one service's process (fault injection in tests) and wait until it is
-    gone, so its ports are free for a restart; returns its pid."""
+def kill_service(
+    settings: Settings, name: str, sig: int, wait_s: float = 60.0, only_one: bool = False
+) -> int:
+    """Send `sig` to one service's processes (fault injection in tests; `only_one`: to the
+    first of them, e.g. one of several TaskManagers) and wait until they are gone, so their
+    ports are free for a restart; returns the first pid."""
     import os
 
     layout = Layout.from_settings(settings)
@@ -166,6 +169,8 @@ def kill_service(settings: Settings, name: str, sig: int, wait_s: float = 60.0) 
     pids = svc.pids()
     if not pids:
         raise StackError(f"{name} is not running")
+    if only_one:
+        pids = pids[:1]
     below = [c for p in pids for c in descendants(p)]
     for p in pids:
         os.kill(p, sig)

@@ -42,7 +42,7 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def stack_overrides(root: Path, slots: int = 2) -> dict[str, Any]:
+def stack_overrides(root: Path, slots: int = 2, taskmanagers: int = 1) -> dict[str, Any]:
     kafka, controller, rest, rpc, mongo = free_ports(5)
     return {
         "stack": {
@@ -57,6 +57,7 @@ def stack_overrides(root: Path, slots: int = 2) -> dict[str, Any]:
             "log_dir": str(root / "logs"),
             "run_dir": str(root / "pids"),
             "taskmanager_slots": slots,
+            "taskmanagers": taskmanagers,
             "taskmanager_memory": "1600m",
             "kafka_heap": "512m",
             "start_timeout_s": 120,
@@ -75,12 +76,15 @@ def write_config(path: Path, overrides: dict[str, Any]) -> Path:
 
 
 @contextmanager
-def isolated_stack(prefix: str, start: bool = False) -> Iterator[tuple[Settings, Path, dict]]:
-    """Yield (settings, config file, overrides) of a private stack; stopped and removed after."""
+def isolated_stack(
+    prefix: str, start: bool = False, taskmanagers: int = 1
+) -> Iterator[tuple[Settings, Path, dict]]:
+    """Yield (settings, config file, overrides) of a private stack (of `taskmanagers`
+    TaskManagers with 2 slots each); stopped and removed after."""
     from stack import manager
 
     root = scratch_dir(prefix)
-    overrides = stack_overrides(root)
+    overrides = stack_overrides(root, taskmanagers=taskmanagers)
     settings = load_settings(**overrides)
     config_file = write_config(root / "stack.yaml", overrides)
     try:

@@ -251,5 +251,4 @@ class Pipeline:
 
     def failovers(self) -> int:
         """Failures the job recovered from (its exception history)."""
-        body = self.client._request("GET", f"/jobs/{self.job_id}/exceptions")
-        return len(body.get("exceptionHistory", {}).get("entries", []))
+        return self.client.failovers(self.job_id)

@@ -53,11 +53,13 @@ def has_alert(rule: str, entity_id: str) -> Callable[[list[dict[str, Any]]], boo
 
 @dataclass
 class Record:
-    """One input message: a dict (sent as JSON) or raw bytes, with its Kafka timestamp."""
+    """One input message: a dict (sent as JSON) or raw bytes, with its Kafka timestamp (and
+    the partition it goes to; by default the producer's choice by key)."""
 
     value: dict[str, Any] | bytes
     timestamp_ms: int
     key: str | None = None
+    partition: int | None = None
 
     def payload(self) -> bytes:
         if isinstance(self.value, bytes):
@@ -109,14 +111,15 @@ class LiveJob:
                 value=r.payload(),
                 key=r.key.encode() if r.key else None,
                 timestamp=r.timestamp_ms,
+                **({} if r.partition is None else {"partition": r.partition}),
             )
             n += 1
         remaining = producer.flush(30)
         assert remaining == 0, f"{remaining} records not delivered"
         return n
 
-    def start(self) -> str:
-        submitted = submit(self.settings, overrides=self.overrides)
+    def start(self, from_savepoint: str | None = None) -> str:
+        submitted = submit(self.settings, overrides=self.overrides, from_savepoint=from_savepoint)
         self.job_id = submitted.job_id
         self.client.wait_until_running(self.job_id, timeout_s=180)
         return self.job_id
@@ -145,6 +148,8 @@ class LiveJob:
         settle_until: float | None = None
         try:
             while time.monotonic() < deadline:
+                # the condition once per batch read, not per message: over a topic of many
+                # thousand messages a condition over all of them would cost quadratic time
                 if settle_until is None and until(messages):
                     settle_until = time.monotonic() + settle_s
                 if settle_until is not None and time.monotonic() >= settle_until:
@@ -153,18 +158,16 @@ class LiveJob:
                     state = self.client.job_state(self.job_id)
                     if state in {"FAILED", "CANCELED"}:
                         raise AssertionError(f"job {state}: {self.client.root_cause(self.job_id)}")
-                msg = consumer.poll(0.5)
-                if msg is None:
-                    continue
-                if msg.error():
-                    raise KafkaException(msg.error())
-                messages.append(
-                    {
-                        "key": msg.key().decode() if msg.key() else None,
-                        "value": json.loads(msg.value()),
-                        "raw": msg.value().decode(),
-                    }
-                )
+                for msg in consumer.consume(1000, timeout=0.5):
+                    if msg.error():
+                        raise KafkaException(msg.error())
+                    messages.append(
+                        {
+                            "key": msg.key().decode() if msg.key() else None,
+                            "value": json.loads(msg.value()),
+                            "raw": msg.value().decode(),
+                        }
+                    )
         finally:
             consumer.close()
         self.consumed[topic] = messages
