@@ -11,6 +11,7 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.cells import cell_len
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 from config import ConfigError, Settings, load_settings
@@ -50,6 +51,16 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
 
 
+def cell(value: Any) -> str:
+    """A value as a table shows it: empty for None, a float to 2 decimals (4 below 1, where
+    scores and ratios live), anything else as text."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+    return str(value)
+
+
 def print_table(
     rows: Iterable[Mapping[str, Any]],
     columns: Sequence[str],
@@ -58,10 +69,11 @@ def print_table(
 ) -> None:
     """Print rows as a rich table with the given column order.
 
-    Columns in `whole` (ids meant to be copied) are never cut: the other columns give way
-    first, and on a terminal too narrow even for that the line runs past its edge.
+    When the table is wider than the terminal, each row is printed as a block of `column
+    value` lines instead, so no value is ever cut (the values an analyst came to read).
+    Columns in `whole` (ids meant to be copied) are never wrapped in the table.
     """
-    cells = [["" if row.get(c) is None else str(row.get(c)) for c in columns] for row in rows]
+    cells = [[cell(row.get(c)) for c in columns] for row in rows]
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(columns):
         if col in whole:
@@ -71,4 +83,14 @@ def print_table(
             table.add_column(col)
     for r in cells:
         table.add_row(*r)
-    console.print(table, crop=False)
+    natural = Measurement.get(console, console.options.update(max_width=10_000), table).maximum
+    if natural <= console.width:
+        console.print(table, crop=False)
+        return
+    if title:
+        console.print(f"[italic]{title}[/]", highlight=False)
+    label = max(cell_len(c) for c in columns)
+    for r in cells:
+        console.print()
+        for col, value in zip(columns, r, strict=True):
+            console.print(f"[bold]{col:<{label}}[/]  {value}", highlight=False, markup=True)

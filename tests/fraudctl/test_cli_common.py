@@ -1,4 +1,4 @@
-"""The shared table printer: columns marked whole keep every character on a narrow terminal."""
+"""The shared table printer: no value is ever cut, on any terminal; numbers read as numbers."""
 
 from __future__ import annotations
 
@@ -8,18 +8,43 @@ from rich.console import Console
 from fraudctl import cli_common
 
 JOB_ID = "0123456789abcdef0123456789abcdef"
-ROW = {"job_id": JOB_ID, "name": "fraud-detection", "start_time": "2026-11-22T00:00:00Z"}
-COLUMNS = ["job_id", "name", "start_time"]
+ROW = {
+    "job_id": JOB_ID,
+    "name": "fraud-detection-with-a-long-name",
+    "start_time": "2026-11-22T00:00:00Z",
+    "parameters": "severity=MEDIUM, amount_over=500.0",
+}
+COLUMNS = list(ROW)
 
 
-@pytest.mark.parametrize("width", [30, 60, 200])
-def test_a_whole_column_is_never_cut(monkeypatch, capsys, width):
+@pytest.mark.parametrize("width", [60, 80, 200])
+def test_every_value_is_shown_whole_at_any_width(monkeypatch, capsys, width):
     monkeypatch.setattr(cli_common, "console", Console(width=width))
-    cli_common.print_table([ROW], COLUMNS, whole={"job_id"})
-    assert JOB_ID in capsys.readouterr().out
+    cli_common.print_table([ROW, {**ROW, "job_id": "f" * 32}], COLUMNS, whole={"job_id"})
+    out = capsys.readouterr().out
+    for value in [*ROW.values(), "f" * 32]:
+        assert value in out, (width, value)
 
 
-def test_other_columns_still_give_way_on_a_narrow_terminal(monkeypatch, capsys):
-    monkeypatch.setattr(cli_common, "console", Console(width=60))
+def test_a_table_too_wide_for_the_terminal_prints_one_block_per_row(monkeypatch, capsys):
+    monkeypatch.setattr(cli_common, "console", Console(width=80))
+    cli_common.print_table([ROW, ROW], COLUMNS, title="jobs")
+    lines = capsys.readouterr().out.splitlines()
+    assert not any("┃" in line for line in lines)  # no table
+    assert [line.split()[0] for line in lines if line.startswith("job_id")] == ["job_id"] * 2
+    assert max(len(line) for line in lines) <= 80
+
+
+def test_a_table_that_fits_stays_a_table(monkeypatch, capsys):
+    monkeypatch.setattr(cli_common, "console", Console(width=200))
     cli_common.print_table([ROW], COLUMNS)
-    assert JOB_ID not in capsys.readouterr().out
+    assert "┃ job_id" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [(57.442264529058114, "57.44"), (1234567.891, "1,234,567.89"), (0.812345, "0.8123"),
+     (0.0, "0"), (None, ""), (3, "3"), ("x", "x")],
+)  # fmt: skip
+def test_floats_are_rounded_for_reading(value, shown):
+    assert cli_common.cell(value) == shown

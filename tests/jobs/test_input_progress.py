@@ -63,3 +63,34 @@ def test_a_coordinator_that_never_settles_is_given_up_on():
 )
 def test_progress_waits_for_each_read_that_judges_transactions(job, reads):
     assert json_reads(load_settings(job=job)) == reads
+
+
+def test_a_job_that_keeps_pace_has_caught_up() -> None:
+    from jobs.input_progress import CatchUp
+
+    # Kafka's lag counts what the last fetch left: a few hundred records, or a second's worth
+    assert CatchUp(records_behind=300, read_per_s=2_000).caught_up
+    assert CatchUp(records_behind=1_800, read_per_s=2_000).caught_up
+    assert CatchUp(300, 2_000).describe() == "caught up"
+    assert CatchUp(300, 2_000).eta_s == 0.0
+
+
+def test_a_backlog_says_how_far_behind_and_how_long_at_the_current_rate() -> None:
+    from jobs.input_progress import CatchUp
+
+    behind = CatchUp(records_behind=812_000, read_per_s=6_250)
+    assert not behind.caught_up
+    assert behind.eta_s == pytest.approx(129.92)
+    assert behind.describe() == "812,000 records behind, about 2 min 10 s at 6,250/s"
+    stalled = CatchUp(records_behind=50_000, read_per_s=0)
+    assert stalled.eta_s is None
+    assert stalled.describe() == "50,000 records behind, not reading"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(42.4, "42 s"), (200, "3 min 20 s"), (7_500, "2 h 05 min")]
+)
+def test_durations_read_as_a_person_says_them(seconds, text) -> None:
+    from jobs.input_progress import human_duration
+
+    assert human_duration(seconds) == text
