@@ -157,6 +157,18 @@ class FlinkClient:
         data = self._request("GET", f"/jobs/{job_id}/exceptions")
         return data.get("root-exception") or None
 
+    def taskmanagers_of(self, job_id: str) -> set[str]:
+        """The ids of the TaskManagers the job's subtasks run on."""
+        out: set[str] = set()
+        for v in self.job(job_id).get("vertices", []):
+            detail = self._request("GET", f"/jobs/{job_id}/vertices/{v['id']}")
+            out |= {
+                st["taskmanager-id"]
+                for st in detail.get("subtasks", [])
+                if st.get("taskmanager-id")
+            }
+        return out
+
     def failovers(self, job_id: str) -> int:
         """Failures the job has recovered from so far (its exception history)."""
         body = self._request("GET", f"/jobs/{job_id}/exceptions")

@@ -258,6 +258,9 @@ class _FlinkDaemon(Service):
                 "taskmanager.numberOfTaskSlots": s.slots(
                     self.settings.flink.state_backend, self.settings.flink.parallelism
                 ),
+                # a job's slots spread over the TaskManagers (stack.taskmanagers), as on a
+                # cluster: with Flink's default a parallelism-2 job can sit in one of two
+                "taskmanager.load-balance.mode": "SLOTS",
                 "taskmanager.memory.process.size": s.taskmanager_memory,
                 "taskmanager.memory.network.min": s.taskmanager_network_memory,
                 "taskmanager.memory.network.max": s.taskmanager_network_memory,

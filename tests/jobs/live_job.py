@@ -19,7 +19,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from config import Settings, load_settings
-from config.settings import environment_overrides
+from config.settings import deep_merge, environment_overrides
 from config.stack import PROJECT_ROOT
 from fraudctl.topics import TopicError, delete_topics, ensure_topics
 from jobs.flink_client import FlinkClient
@@ -85,11 +85,13 @@ class LiveJob:
         parallelism: int = 1,
         partitions: int = 1,
         flink: dict[str, Any] | None = None,
+        stack: dict[str, Any] | None = None,
         **job: Any,
     ) -> LiveJob:
         """A run at `parallelism` reading `partitions` input partitions (outputs: one each);
-        `flink` overrides more of the config's `flink` section (e.g. the state backend)."""
-        overrides = run_overrides(uid, **job)
+        `flink` overrides more of the config's `flink` section (e.g. the state backend);
+        `stack`: the overrides of a private stack (tests/isolated_stack.py) to run on."""
+        overrides = deep_merge(stack or {}, run_overrides(uid, **job))
         overrides["flink"].update(parallelism=parallelism, **(flink or {}))
         s = load_settings(**overrides)
         t = s.kafka.topics
@@ -106,13 +108,18 @@ class LiveJob:
         )
         n = 0
         for r in records:
-            producer.produce(
-                self.settings.kafka.topics.transactions,
-                value=r.payload(),
-                key=r.key.encode() if r.key else None,
-                timestamp=r.timestamp_ms,
-                **({} if r.partition is None else {"partition": r.partition}),
-            )
+            while True:
+                try:
+                    producer.produce(
+                        self.settings.kafka.topics.transactions,
+                        value=r.payload(),
+                        key=r.key.encode() if r.key else None,
+                        timestamp=r.timestamp_ms,
+                        **({} if r.partition is None else {"partition": r.partition}),
+                    )
+                    break
+                except BufferError:  # the client's queue is full: let it deliver some
+                    producer.poll(0.5)
             n += 1
         remaining = producer.flush(30)
         assert remaining == 0, f"{remaining} records not delivered"

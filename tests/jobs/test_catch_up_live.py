@@ -51,8 +51,8 @@ def _backlog(cards: int = 1_500) -> Backlog:
     return build_backlog(int((time.time() - 4 * 86_400) * 1000), DAYS, cards, PARTITIONS)
 
 
-def _job(base: Settings, parallelism: int = 1) -> LiveJob:
-    return LiveJob.create(base, uuid.uuid4().hex[:10], parallelism, PARTITIONS)
+def _job(base: Settings, parallelism: int = 1, stack: dict | None = None) -> LiveJob:
+    return LiveJob.create(base, uuid.uuid4().hex[:10], parallelism, PARTITIONS, stack=stack)
 
 
 def _run(job: LiveJob, backlog: Backlog, scenario: Callable[[LiveJob, Backlog], None]) -> Outcome:
@@ -150,21 +150,29 @@ def test_a_backlog_is_judged_as_if_it_had_arrived_on_time(on_live_stack, case) -
 
 
 @pytest.fixture(scope="module")
-def two_taskmanagers() -> Iterator[Settings]:
-    with isolated_stack("catch-up-", start=True, taskmanagers=2) as (settings, _, _):
-        yield settings
+def two_taskmanagers() -> Iterator[tuple[Settings, dict]]:
+    with isolated_stack("catch-up-", start=True, taskmanagers=2) as (settings, _, overrides):
+        yield settings, overrides
 
 
 def test_parallelism_2_over_2_taskmanagers(two_taskmanagers) -> None:
+    settings, stack = two_taskmanagers
     backlog = _backlog()
-    outcome = _run(_job(two_taskmanagers, parallelism=2), backlog, cold_start)
-    assert_judged_on_time(outcome, backlog, two_taskmanagers.card_token_secret())
+    spread: set[str] = set()
+
+    def cold_start_on_both(job: LiveJob, backlog: Backlog) -> None:
+        cold_start(job, backlog)
+        spread.update(job.client.taskmanagers_of(job.job_id))
+
+    outcome = _run(_job(settings, parallelism=2, stack=stack), backlog, cold_start_on_both)
+    assert len(spread) == 2, "the job's subtasks ran on one TaskManager"
+    assert_judged_on_time(outcome, backlog, settings.card_token_secret())
 
 
 def test_a_taskmanager_kill_9_during_the_backlog(two_taskmanagers) -> None:
-    settings = two_taskmanagers
+    settings, stack = two_taskmanagers
     backlog = _backlog(cards=5_000)  # long enough to be read across a checkpoint and a kill
-    job = _job(settings, parallelism=2)
+    job = _job(settings, parallelism=2, stack=stack)
     try:
         job.produce(backlog.records)
         job.start()

@@ -7,16 +7,27 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The idleness of every partition one source subtask reads, so that a partition is judged idle
- * against the whole input and not on its own.
+ * The traffic of every partition one source subtask reads, so that a partition's idleness is
+ * judged against the whole input and not on its own.
  *
- * <p>Flink leaves an idle partition out of the watermark, and the watermark never goes back. When
- * the whole input has been quiet and traffic resumes (a gateway flushing its retry queue, a
- * connector restarting, a night's quiet ending), the first partition to deliver a record would
- * set the watermark alone, and the records of the others, arriving a few milliseconds later,
- * would be late. So when a record arrives while every partition is idle, every partition counts
- * as active again, holding the watermark at its last value, until it has itself been quiet for
- * the idle timeout once more.
+ * <p>Flink leaves an idle partition out of the watermark and never moves the watermark back;
+ * when every partition is idle it even moves it to the furthest partition's. So a partition
+ * marked idle while it still had records on their way loses them all as late. Three rules
+ * keep that from happening ({@link ResumingIdleGenerator} applies them):
+ *
+ * <ul>
+ *   <li>A partition is idle only when it has been quiet while the others had traffic, for the
+ *       idle timeout: a partition that gets nothing while the others do (the one case idleness
+ *       is for). When the whole input stalls (a backlog's source waiting behind a busy
+ *       pipeline, a broker away) or goes quiet, no partition is idle: they all hold the
+ *       watermark where it was, and none can be overtaken.
+ *   <li>So the input is never all idle, and Flink never moves the watermark to the furthest
+ *       partition.
+ *   <li>When traffic resumes after the whole input was quiet for the idle timeout (a gateway
+ *       flushing its retry queue, a connector restarting), every idle partition counts as
+ *       active again, at its old watermark, until it is idle once more by the first rule: the
+ *       first partition to deliver a record does not set the watermark alone.
+ * </ul>
  *
  * <p>One instance per source subtask (its {@link ResumingIdleness} strategy is deserialized per
  * subtask); every method runs on the subtask's task thread.
@@ -26,43 +37,41 @@ final class InputActivity {
     private static final Logger LOG = LoggerFactory.getLogger(InputActivity.class);
 
     private final List<ResumingIdleGenerator<?>> outputs = new ArrayList<>();
-    private int idleOutputs;
+    /** Records of every partition so far. */
+    private long records;
+    /** When the last record of any partition arrived (relative nanos), or -1 before the first. */
+    private long lastRecordNanos = -1;
 
     void register(ResumingIdleGenerator<?> output) {
         outputs.add(output);
     }
 
-    void wentIdle() {
-        idleOutputs++;
-    }
-
-    void wentActive() {
-        idleOutputs--;
-    }
-
-    boolean wholeInputIdle() {
-        return !outputs.isEmpty() && idleOutputs == outputs.size();
+    long records() {
+        return records;
     }
 
     /**
-     * A record arrived for {@code woken} while it was idle: when the whole input was idle, every
-     * other partition counts as active again too, before {@code woken} itself (whose activation
-     * recomputes the combined watermark), so the watermark cannot run ahead of a partition whose
-     * records are still on their way.
+     * A record arrived at `nowNanos`; when the whole input had been quiet for `timeoutNanos`,
+     * every idle output counts as active again (the record's own output is reactivated by its
+     * generator after this).
      */
-    void resumed(ResumingIdleGenerator<?> woken, Runnable activateWoken) {
-        if (wholeInputIdle()) {
-            int others = 0;
-            for (ResumingIdleGenerator<?> output : outputs) {
-                if (output != woken && output.reactivate()) {
-                    others++;
-                }
-            }
-            LOG.info(
-                    "input resumed after every partition was idle: {} other output(s) count as"
-                            + " active again until each is idle once more",
-                    others);
+    void recordArrived(ResumingIdleGenerator<?> output, long nowNanos, long timeoutNanos) {
+        boolean resumed = timeoutNanos > 0 && nowNanos - lastRecordNanos > timeoutNanos;
+        records++;
+        lastRecordNanos = nowNanos;
+        if (!resumed) {
+            return;
         }
-        activateWoken.run();
+        int reactivated = 0;
+        for (ResumingIdleGenerator<?> other : outputs) {
+            if (other != output && other.reactivate()) {
+                reactivated++;
+            }
+        }
+        if (reactivated > 0) {
+            LOG.info(
+                    "input resumed after a quiet spell: {} idle output(s) count as active again",
+                    reactivated);
+        }
     }
 }

@@ -7,23 +7,22 @@ import org.apache.flink.util.clock.RelativeClock;
 
 /**
  * The watermark generator of one partition (or of the source's main output): the table's own
- * generator for the watermark, and idleness decided here, with the rest of the subtask's input
- * ({@link InputActivity}).
+ * generator for the watermark, and idleness decided here with the rest of the subtask's input
+ * ({@link InputActivity} states the rules).
  *
- * <p>Idle means no record for the idle timeout, measured on Flink's input activity clock, which
- * stands still while the subtask is back-pressured or the split is paused, and counted only in
- * steps of at most {@link #MAX_CHECK_GAP_NANOS} between two periodic checks: the checks run on the
- * subtask's thread, so a long gap between two of them means the thread was busy elsewhere (in a
- * chained operator, such as a Python UDF finishing a bundle) and the source could not have read
- * the partition meanwhile. So a partition whose records wait behind a busy pipeline is not idle.
- * Idleness the wrapped generator declares itself (Flink's {@code table.exec.source.idle-timeout}
- * wraps it in its own) is ignored: this class is the only one that marks the output idle or
- * active.
+ * <p>Time is Flink's input activity clock, which stands still while the subtask is
+ * back-pressured or the split is paused, counted in steps of at most {@link
+ * #MAX_CHECK_GAP_NANOS} between two periodic checks: the checks run on the subtask's thread, so
+ * a long gap between two of them means the thread was busy elsewhere (in a chained operator,
+ * such as a Python UDF finishing a bundle) and the source could not read the partition
+ * meanwhile. Idleness the wrapped generator declares itself (Flink's {@code
+ * table.exec.source.idle-timeout} wraps it in its own) is ignored: this class alone marks the
+ * output idle or active.
  */
 final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
 
     /**
-     * The most quiet time one periodic check adds. Flink checks every {@code
+     * The most time one periodic check adds. Flink checks every {@code
      * pipeline.auto-watermark-interval} (200 ms by default) while the subtask's thread is free.
      */
     static final long MAX_CHECK_GAP_NANOS = 1_000_000_000L;
@@ -33,14 +32,16 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     private final RelativeClock clock;
     private final long timeoutNanos;
 
-    /** Records seen so far; compared at each periodic check, as Flink's own idleness timer does. */
+    /** This output's records so far. */
     private long records;
 
     private long recordsAtLastCheck;
-    /** Quiet time so far: checks that found no new record, each counted up to the cap. */
-    private long quietNanos;
-    /** When the last periodic check ran (relative nanos), or -1 before the first. */
+    private long othersAtLastCheck;
     private long lastCheck = -1;
+    /** Time without a record of this output. */
+    private long quietNanos;
+    /** Of that time, the time since another output's record first arrived (-1: none yet). */
+    private long othersFlowedNanos = -1;
 
     private boolean idle;
     /** The deferred output of the periodic emits, remembered to reactivate this output. */
@@ -64,8 +65,9 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     @Override
     public void onEvent(T event, long eventTimestamp, WatermarkOutput output) {
         records++;
+        input.recordArrived(this, clock.relativeTimeNanos(), timeoutNanos);
         if (idle) {
-            input.resumed(this, () -> activate(output));
+            activate(output);
         }
         watermarks.onEvent(event, eventTimestamp, eventWatermarks.to(output));
     }
@@ -76,9 +78,8 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         if (idle) {
             return;
         }
-        if (quietForTimeout()) {
+        if (idleNow()) {
             idle = true;
-            input.wentIdle();
             output.markIdle();
             return;
         }
@@ -98,33 +99,43 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         return true;
     }
 
-    boolean isIdle() {
-        return idle;
-    }
-
     private void activate(WatermarkOutput output) {
         idle = false;
-        input.wentActive();
-        recordsAtLastCheck = records;
         quietNanos = 0;
+        othersFlowedNanos = -1;
+        recordsAtLastCheck = records;
+        othersAtLastCheck = input.records() - records;
         lastCheck = clock.relativeTimeNanos();
         output.markActive();
     }
 
-    private boolean quietForTimeout() {
+    /**
+     * Whether this output has been quiet for the timeout, and for the timeout since another
+     * output's record arrived while it was quiet (so there is traffic, and not for it).
+     */
+    private boolean idleNow() {
         if (timeoutNanos <= 0) {
             return false;
         }
         long now = clock.relativeTimeNanos();
-        long sinceLastCheck = lastCheck < 0 ? 0 : now - lastCheck;
+        long step = lastCheck < 0 ? 0 : Math.min(now - lastCheck, MAX_CHECK_GAP_NANOS);
         lastCheck = now;
+        long others = input.records() - records;
+        boolean othersMoved = others != othersAtLastCheck;
+        othersAtLastCheck = others;
         if (records != recordsAtLastCheck) {
             recordsAtLastCheck = records;
             quietNanos = 0;
+            othersFlowedNanos = -1;
             return false;
         }
-        quietNanos += Math.min(sinceLastCheck, MAX_CHECK_GAP_NANOS);
-        return quietNanos > timeoutNanos;
+        quietNanos += step;
+        if (othersFlowedNanos >= 0) {
+            othersFlowedNanos += step;
+        } else if (othersMoved) {
+            othersFlowedNanos = 0;
+        }
+        return quietNanos > timeoutNanos && othersFlowedNanos > timeoutNanos;
     }
 
     /**

@@ -11,7 +11,9 @@ import org.apache.flink.table.factories.FactoryUtil;
 
 /**
  * {@code 'connector' = 'kafka-resuming'}: Flink's {@code kafka} connector, same options, whose
- * source judges a partition's idleness against the whole input it reads (see {@link
+ * source judges a partition's idleness against the whole input it reads: a partition is idle
+ * only when it gets nothing while the others have traffic, the input is never all idle, and
+ * idle partitions count as active again when traffic resumes after a quiet spell (see {@link
  * InputActivity}). The idle timeout is Flink's own: the table's {@code
  * scan.watermark.idle-timeout}, else {@code table.exec.source.idle-timeout}; zero means no
  * partition is ever idle.

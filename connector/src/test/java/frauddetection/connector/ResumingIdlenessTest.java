@@ -183,6 +183,58 @@ class ResumingIdlenessTest {
     }
 
     @Test
+    void aStallOfTheWholeInputIdlesNoPartition() {
+        // a backlog read unevenly (p0 hours ahead of p1), then nothing from anywhere for a
+        // minute that Flink does not count as back-pressure: if p1 were idle, the watermark
+        // would jump to p0's and p1's next records would be late
+        Subtask s = new Subtask("p0", "p1");
+        s.record("p0", 10_000_000);
+        s.record("p1", 1_000_000);
+        s.elapse(1_000);
+        assertEquals(wm(1_000_000), s.watermark());
+        s.elapse(60_000);
+        assertEquals(wm(1_000_000), s.watermark(), "no partition idle, none overtaken");
+        s.record("p1", 1_001_000);
+        s.record("p0", 10_001_000);
+        s.elapse(400);
+        assertEquals(wm(1_001_000), s.watermark());
+    }
+
+    @Test
+    void anIdlePartitionCountsAsActiveAgainWhenTheInputResumes() {
+        // p1 had no traffic while p0 had, so it was idle; after a quiet spell a burst reaches
+        // p0 first: p1 holds the watermark at its old place until it has its own records
+        Subtask s = new Subtask("p0", "p1");
+        s.record("p1", 1_000_000);
+        for (int i = 0; i < 25; i++) {
+            s.record("p0", 1_000_000 + i * 1_000L);
+            s.elapse(1_000);
+        }
+        assertEquals(wm(1_024_000), s.watermark(), "p1 idle while p0 has traffic");
+        s.elapse(30_000);
+        for (long t = 2_000_000; t < 3_000_000; t += 1_000) {
+            s.record("p0", t);
+        }
+        s.elapse(1_000);
+        assertEquals(wm(1_024_000), s.watermark(), "p1 counts as active again");
+        s.record("p1", 2_000_500);
+        s.elapse(400);
+        assertEquals(wm(2_000_500), s.watermark());
+    }
+
+    @Test
+    void theInputIsNeverAllIdleSoTheWatermarkDoesNotJumpToTheFurthestPartition() {
+        Subtask s = new Subtask("p0", "p1");
+        for (int i = 0; i < 5; i++) {
+            s.record("p0", 5_000_000 + i * 1_000L);
+            s.record("p1", 1_000_000 + i * 1_000L);
+            s.elapse(1_000);
+        }
+        s.elapse(120_000);
+        assertEquals(wm(1_004_000), s.watermark(), "Flink would flush to p0's when all idle");
+    }
+
+    @Test
     void aPartitionWithoutTrafficDoesNotHoldTheWatermarkForEver() {
         Subtask s = new Subtask("p0", "empty");
         s.record("p0", 1_000_000);
