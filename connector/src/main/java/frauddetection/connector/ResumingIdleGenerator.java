@@ -40,8 +40,10 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     private long lastCheck = -1;
     /** Time without a record of this output. */
     private long quietNanos;
-    /** Of that time, the time since another output's record first arrived (-1: none yet). */
-    private long othersFlowedNanos = -1;
+    /** Of that time, the time during which other outputs' records kept arriving. */
+    private long othersFlowedNanos;
+    /** Time since the last check that found new records of other outputs. */
+    private long sinceOthersMovedNanos = Long.MAX_VALUE / 2;
 
     private boolean idle;
     /** The deferred output of the periodic emits, remembered to reactivate this output. */
@@ -102,7 +104,7 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     private void activate(WatermarkOutput output) {
         idle = false;
         quietNanos = 0;
-        othersFlowedNanos = -1;
+        othersFlowedNanos = 0;
         recordsAtLastCheck = records;
         othersAtLastCheck = input.records() - records;
         lastCheck = clock.relativeTimeNanos();
@@ -110,8 +112,10 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     }
 
     /**
-     * Whether this output has been quiet for the timeout, and for the timeout since another
-     * output's record arrived while it was quiet (so there is traffic, and not for it).
+     * Whether this output has been quiet for the timeout while other outputs' records kept
+     * arriving for the timeout (so there is traffic, and not for it). A step counts as "kept
+     * arriving" when other records arrived within {@link #MAX_CHECK_GAP_NANOS} before it: a few
+     * records and then a stall of the whole input count for about a second, not for the stall.
      */
     private boolean idleNow() {
         if (timeoutNanos <= 0) {
@@ -121,19 +125,17 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         long step = lastCheck < 0 ? 0 : Math.min(now - lastCheck, MAX_CHECK_GAP_NANOS);
         lastCheck = now;
         long others = input.records() - records;
-        boolean othersMoved = others != othersAtLastCheck;
+        sinceOthersMovedNanos = others != othersAtLastCheck ? 0 : sinceOthersMovedNanos + step;
         othersAtLastCheck = others;
         if (records != recordsAtLastCheck) {
             recordsAtLastCheck = records;
             quietNanos = 0;
-            othersFlowedNanos = -1;
+            othersFlowedNanos = 0;
             return false;
         }
         quietNanos += step;
-        if (othersFlowedNanos >= 0) {
+        if (sinceOthersMovedNanos <= MAX_CHECK_GAP_NANOS) {
             othersFlowedNanos += step;
-        } else if (othersMoved) {
-            othersFlowedNanos = 0;
         }
         return quietNanos > timeoutNanos && othersFlowedNanos > timeoutNanos;
     }

@@ -201,6 +201,21 @@ class ResumingIdlenessTest {
     }
 
     @Test
+    void aFewRecordsThenAStallIdleNoPartition() {
+        // at a cold start one partition's first fetch comes through, then the whole source
+        // waits (its consumer, the pipeline starting): the others must not be idle for it
+        Subtask s = new Subtask("p0", "p1", "p2");
+        for (int i = 0; i < 3; i++) {
+            s.record("p1", 9_000_000 + i * 1_000L);
+        }
+        s.elapse(60_000);
+        s.record("p0", 1_000_000);
+        s.record("p2", 1_000_500);
+        s.elapse(400);
+        assertEquals(wm(1_000_000), s.watermark(), "p0 and p2 were never left out");
+    }
+
+    @Test
     void anIdlePartitionCountsAsActiveAgainWhenTheInputResumes() {
         // p1 had no traffic while p0 had, so it was idle; after a quiet spell a burst reaches
         // p0 first: p1 holds the watermark at its old place until it has its own records
