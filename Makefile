@@ -9,11 +9,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | md5sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: help venv install install-test demo test test-fast test-rules lint format stack-up stack-down stack-status bench clean
+.PHONY: help venv install install-test demo test test-unit test-java test-fast test-rules lint format stack-up stack-down stack-status bench clean
 
 help:
 	@echo "make demo        run the pipeline end to end on the local stack"
 	@echo "make test        run every test (installs what is missing)"
+	@echo "make test-unit   every test that needs no running service (about 2 minutes)"
 	@echo "make test-fast   unit tests and quick integration tests (skips 'slow')"
 	@echo "make test-rules  every rule's given/expect cases, in-process (no stack)"
 	@echo "make lint        ruff check + format check"
@@ -36,8 +37,18 @@ install-test: venv
 demo: install
 	$(BIN)/fraudctl demo
 
-test: install-test lint
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+# the slowest tests are listed at the end of every run
+DURATIONS := --durations=25
+
+test: install-test lint test-java
+	$(BIN)/python -m pytest $(DURATIONS) $(PYTEST_ARGS)
+
+test-unit: install lint test-java
+	$(BIN)/python -m pytest -m 'not integration' $(DURATIONS) $(PYTEST_ARGS)
+
+# the kafka-resuming connector's own tests (JUnit, driven like a Flink source subtask)
+test-java:
+	mvn -q -B -f connector/pom.xml test
 
 test-fast: install-test
 	$(BIN)/python -m pytest -m 'not slow' $(PYTEST_ARGS)

@@ -17,7 +17,7 @@ from confluent_kafka import Producer
 
 from config import Settings
 from fraudctl.topics import TopicError, delete_topics, ensure_topics
-from jobs.flink_client import FlinkClient, FlinkError
+from jobs.cluster.flink_client import FlinkClient, FlinkError
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import Population, build_population
 from stack.layout import Layout

@@ -63,11 +63,11 @@ from benchmarks.common import (
 from config import Settings, load_settings
 from config.settings import environment_overrides
 from config.stack import PROJECT_ROOT
-from jobs.flink_client import FlinkClient
-from jobs.render import JOB_TEMPLATE
-from jobs.rule_versions import publish_change
-from jobs.submit import submit
-from mongo_sink import store
+from fraudctl import mongo
+from jobs.cluster.flink_client import FlinkClient
+from jobs.cluster.submit import submit
+from jobs.rule_admin.versions import publish_change
+from jobs.sql.render import JOB_TEMPLATE
 from stack.layout import Layout
 
 
@@ -327,7 +327,7 @@ def _run_database(s: Settings, keep: bool) -> Iterator[None]:
         if keep:
             print(f"kept the run's MongoDB database: {s.mongo.database}", flush=True)
         else:
-            client = store.client_for(s)
+            client = mongo.client_for(s)
             try:
                 client.drop_database(s.mongo.database)
             except PyMongoError as exc:

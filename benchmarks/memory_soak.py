@@ -20,8 +20,8 @@ from typing import Any
 
 from benchmarks.common import RESULTS, generator, job_overrides, producer, run_topics
 from config import Settings, load_settings
-from jobs.flink_client import FlinkClient, FlinkError
-from jobs.submit import submit
+from jobs.cluster.flink_client import FlinkClient, FlinkError
+from jobs.cluster.submit import submit
 from stack.layout import Layout
 from stack.process import resident_bytes
 from stack.services import JobManager, TaskManager

@@ -34,6 +34,7 @@ from confluent_kafka import Producer
 
 from benchmarks.common import remove_topics
 from config import Settings, load_settings
+from fraudctl import mongo
 from fraudctl.topics import ensure_topics
 from mongo_sink import store
 from mongo_sink.consumer import SinkStats, run
@@ -152,7 +153,7 @@ def main() -> None:
     raw = [alert(i) for i in range(n)]
     values = [json.dumps(a).encode() for a in raw]
     keys = [a["entity_id"].encode() for a in raw]
-    client = store.client_for(base)
+    client = mongo.client_for(base)
     results: list[tuple[str, int, float]] = []
     dbs: list[str] = []
     topic = f"bench_alerts_{tag}"

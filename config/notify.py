@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
-from config.job import Severity
+from config.rules import Severity
 from config.validators import Identifier, PositiveInt
 
 # the fields of an alert a link template may name

@@ -14,15 +14,18 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from config.validators import PositiveInt
 
-# the fraud scenarios of producer/scenarios.py (a test keeps the two lists equal)
-SCENARIO_NAMES = (
-    "velocity_burst",
-    "device_farm",
-    "geo_hop",
-    "impossible_travel",
-    "card_testing",
-    "high_value",
-)
+# the fraud scenarios the generator labels (producer/scenarios.py builds each; a test keeps the
+# two equal) -> the rule expected to catch it: its ground truth's `expected_rule`, and what
+# `fraudctl evaluate` scores each rule's alerts against
+SCENARIO_RULES: dict[str, str] = {
+    "velocity_burst": "VELOCITY",
+    "device_farm": "DEVICE_SHARING",
+    "geo_hop": "GEO_HOP",
+    "impossible_travel": "IMPOSSIBLE_TRAVEL",
+    "card_testing": "CARD_TESTING",
+    "high_value": "HIGH_VALUE",
+}
+SCENARIO_NAMES = tuple(SCENARIO_RULES)
 
 
 class ProducerSettings(BaseModel):

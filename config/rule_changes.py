@@ -1,8 +1,8 @@
 """Run-time rule parameters: the config's values (version 0) and validated changes to them.
 
-The parameters a running job reads are listed in `udfs.rule_parameters.TUNABLE`; a change is
-validated by the rule's own config model (config/job.py), so `fraudctl rules set` refuses
-exactly what the config file would refuse.
+Which parameters of a rule may change in a running job is declared by its config model
+(config/rules.py: its `RunTime` fields); a change is validated by that model, so `fraudctl
+rules set` refuses exactly what the config file would refuse.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from config.job import Rules, rule_names
-from udfs.rule_parameters import TUNABLE
+from config.rules import Rules, rule_names, runtime_parameters, structural_settings
 
 
 class RuleChangeError(ValueError):
@@ -23,8 +22,8 @@ class RuleChangeError(ValueError):
 def initial_parameters(rules: Rules) -> dict[str, dict[str, Any]]:
     """Every rule's run-time parameters as configured (JSON values): version 0."""
     return {
-        rule: getattr(rules, rule).model_dump(mode="json", include=set(keys))
-        for rule, keys in TUNABLE.items()
+        rule: getattr(rules, rule).model_dump(mode="json", include=set(runtime_parameters(rule)))
+        for rule in rule_names()
     }
 
 
@@ -34,14 +33,13 @@ def changed_parameters(
     """`current` (the rule's parameters in force) with `changes` applied, validated like the
     config; RuleChangeError when the rule or a key is unknown, a key is structural, or a value
     is refused (nothing is applied then)."""
-    if rule not in TUNABLE:
+    if rule not in rule_names():
         raise RuleChangeError(f"unknown rule {rule!r}; rules: {', '.join(rule_names())}")
-    tunable = TUNABLE[rule]
-    model = type(getattr(rules, rule))
+    tunable = runtime_parameters(rule)
     for key in changes:
         if key in tunable:
             continue
-        if key in model.model_fields:
+        if key in structural_settings(rule):
             raise RuleChangeError(
                 f"{rule}.{key} is structural (it shapes the job's windows, patterns or scoring):"
                 " change it in the config file and run `fraudctl upgrade`"
@@ -51,6 +49,7 @@ def changed_parameters(
         )
     if not changes:
         raise RuleChangeError(f"no change given; {rule}: {', '.join(tunable)}")
+    model = type(getattr(rules, rule))
     base = getattr(rules, rule).model_dump()
     try:
         checked = model.model_validate({**base, **current, **changes})

@@ -17,6 +17,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from config.card_token import SECRET_ENV
 from config.flink import FlinkSettings
 from config.job import JobSettings
 from config.kafka import KafkaSettings
@@ -24,7 +25,6 @@ from config.mongo import MongoSettings
 from config.notify import NotifySettings
 from config.producer import ProducerSettings
 from config.stack import PROJECT_ROOT, StackSettings
-from udfs.card_token import SECRET_ENV
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
 

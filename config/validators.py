@@ -1,6 +1,6 @@
 """Reusable constrained types for config values that end up in SQL, on a command line or in a URL.
 
-Validation here is the first line of defence; the Jinja filters in `jobs/sql_filters.py` escape
+Validation here is the first line of defence; the Jinja filters in `jobs/sql/filters.py` escape
 again when rendering. A value that fails here never reaches a template.
 """
 

@@ -1,12 +1,15 @@
 """`fraudctl`: the one console script. Each package registers its own verbs:
 
-- `stack ...`                      stack/cli.py      local Kafka, Flink, FerretDB
-- `produce`                        producer/cli.py   transaction generator
-- `render | explain | submit | jobs | stop | dlq`  jobs/commands.py  the Flink SQL job
-- `sink | query ... | evaluate`    mongo_sink/cli.py Kafka -> MongoDB and the analytics
-- `notify`                         notify/cli.py     alerts to webhooks and e-mail, once each
-- `rules list | set | history`     fraudctl/rules.py run-time rule parameters, changed live
-- `demo`                           jobs/demo.py      the whole pipeline end to end
+- `stack ...` (stack/cli.py): the local Kafka, Flink and FerretDB
+- `produce` (producer/cli.py): the transaction generator
+- `render`, `explain`, `submit`, `jobs`, `stop`, `upgrade`, `dlq` (jobs/commands.py): the job
+- `rules list | set | history` (jobs/rule_admin/cli.py): run-time rule parameters, changed live
+- `sink`, `query ...`, `evaluate` (mongo_sink/cli.py): Kafka -> MongoDB and the analytics
+- `notify` (notify/cli.py): alerts to webhooks and e-mail, once each
+- `demo` (jobs/demo.py): the whole pipeline end to end
+
+The rest of this package is what several packages share: CLI helpers (cli_common), Kafka topics
+(topics), the dead-letter topic (dead_letters), MongoDB access (mongo), metrics (metrics).
 """
 
 from __future__ import annotations
@@ -15,11 +18,11 @@ import typer
 
 import jobs.commands
 import jobs.demo
+import jobs.rule_admin.cli
 import mongo_sink.cli
 import notify.cli
 import producer.cli
 import stack.cli
-from fraudctl import rules
 
 app = typer.Typer(
     name="fraudctl",
@@ -36,9 +39,9 @@ for module in (
     stack.cli,
     producer.cli,
     jobs.commands,
+    jobs.rule_admin.cli,
     mongo_sink.cli,
     notify.cli,
-    rules,
     jobs.demo,
 ):
     module.register(app)

@@ -2,7 +2,7 @@
 
 Each run gets a registry of its own (several runs in one process, as in tests, do not collide),
 served on a port from a daemon thread, and can follow its consumer group's lag: records of
-its topics the group has not committed yet (jobs.input_progress.group_progress), refreshed
+its topics the group has not committed yet (fraudctl.topics.group_progress), refreshed
 every `LAG_EVERY_S` seconds in a thread.
 """
 
@@ -41,7 +41,7 @@ class Endpoint:
         log: logging.Logger,
     ) -> None:
         """Set `gauge{topic}` to `group`'s lag on each of `topics` until `close`."""
-        from jobs.input_progress import group_progress
+        from fraudctl.topics import group_progress
 
         def _loop() -> None:
             warned = False

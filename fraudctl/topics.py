@@ -1,11 +1,14 @@
-"""Creating and deleting Kafka topics, the one way: the stack, the producer, benchmarks and tests
-call it."""
+"""Kafka topics, the one way: creating and deleting them (the stack, the producer, benchmarks
+and tests call it) and how far a consumer group has read them."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from config import Settings
 
 # fraud_rules: compaction keeps the newest version of each rule, and every version for at least
 # a week, so a replay of the last week's input sees the parameters it was judged by
@@ -91,3 +94,43 @@ def _answered(futures: Mapping[str, Any], doing: str, fine: int, timeout_s: floa
         else:
             done.append(name)
     return done
+
+
+def committed_offsets(consumer: Any, parts: list[Any], timeout_s: float = 30.0) -> list[Any]:
+    """`consumer.committed(parts)`, asked again (for at most `timeout_s`) while the group's
+    coordinator is moving or still loading: a broker answers NOT_COORDINATOR for a while after
+    it starts or when a partition of its offsets topic changes leader."""
+    from confluent_kafka import KafkaError, KafkaException
+
+    coordinator_unsettled = {
+        KafkaError.NOT_COORDINATOR,
+        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+        KafkaError.COORDINATOR_NOT_AVAILABLE,
+    }
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return consumer.committed(parts, timeout=10)
+        except KafkaException as exc:
+            if exc.args[0].code() not in coordinator_unsettled or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.5)
+
+
+def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int, int]:
+    """(records of `topics` the consumer group `group` has committed, records in them): how
+    far a group has read, its lag the difference."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
+    try:
+        parts = [
+            TopicPartition(topic, p)
+            for topic in topics
+            for p in c.list_topics(topic, timeout=10).topics[topic].partitions
+        ]
+        committed = sum(max(tp.offset, 0) for tp in committed_offsets(c, parts))
+        end = sum(c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
+        return committed, end
+    finally:
+        c.close()

@@ -38,8 +38,8 @@ def _settings_for(config: Path | None, jobmanager: str | None) -> Settings:
 
 def render(config: ConfigOption = None) -> None:
     """Render the job's SQL script to target/job.sql and print it (like `dbt compile`)."""
-    from jobs.render import write_script
-    from jobs.sql_filters import SqlFilterError
+    from jobs.sql.filters import SqlFilterError
+    from jobs.sql.render import write_script
 
     s = settings(config)
     try:
@@ -52,8 +52,8 @@ def render(config: ConfigOption = None) -> None:
 
 def explain(config: ConfigOption = None) -> None:
     """Print Flink's plan of the whole job (planned in-process; no cluster needed)."""
-    from jobs.submit import SubmitError
-    from jobs.submit import explain as explain_plan
+    from jobs.cluster.submit import SubmitError
+    from jobs.cluster.submit import explain as explain_plan
 
     s = settings(config)
     try:
@@ -78,9 +78,9 @@ def submit(
     json_out: JsonOption = False,
 ) -> None:
     """Submit the job to the Flink cluster; print its id and web UI link."""
-    from jobs.flink_client import FlinkClient, FlinkError
-    from jobs.submit import SubmitError
-    from jobs.submit import submit as submit_job
+    from jobs.cluster.flink_client import FlinkClient, FlinkError
+    from jobs.cluster.submit import SubmitError
+    from jobs.cluster.submit import submit as submit_job
 
     s = _settings_for(config, jobmanager)
     jm = s.flink.jobmanager
@@ -111,8 +111,8 @@ def jobs(
     """List the cluster's jobs (newest first); a running job's `input` says whether it keeps
     pace with the input topic or, catching up, how many records it is behind and about how
     long it needs at its current read rate (from the Kafka source's own lag metrics)."""
-    from jobs.flink_client import FlinkClient, FlinkError
-    from jobs.input_progress import catch_up, human_duration
+    from jobs.cluster.flink_client import FlinkClient, FlinkError
+    from jobs.cluster.input_progress import catch_up, human_duration
 
     jm = _settings_for(config, jobmanager).flink.jobmanager
     client = FlinkClient(jm)
@@ -174,8 +174,8 @@ def stop(
     json_out: JsonOption = False,
 ) -> None:
     """Stop a job with a savepoint (resume with `submit --from-savepoint PATH`), or cancel it."""
-    from jobs.flink_client import FlinkClient, FlinkError
-    from jobs.job_ids import JobIdError, resolve_job_id
+    from jobs.cluster.flink_client import FlinkClient, FlinkError
+    from jobs.cluster.job_ids import JobIdError, resolve_job_id
 
     client = FlinkClient(_settings_for(config, jobmanager).flink.jobmanager)
     try:
@@ -224,10 +224,10 @@ def upgrade(
     """Apply a structural config change (window length, a rule on or off) to the running job:
     stop it with a savepoint, resubmit the new config from it, and name what starts from
     empty state. Thresholds need no upgrade: `fraudctl rules set`."""
-    from jobs.flink_client import FlinkClient, FlinkError
-    from jobs.job_ids import JobIdError, resolve_job_id
-    from jobs.upgrade import UpgradeError
-    from jobs.upgrade import upgrade as run_upgrade
+    from jobs.cluster.flink_client import FlinkClient, FlinkError
+    from jobs.cluster.job_ids import JobIdError, resolve_job_id
+    from jobs.cluster.upgrade import UpgradeError
+    from jobs.cluster.upgrade import upgrade as run_upgrade
 
     s = _settings_for(config, jobmanager)
     client = FlinkClient(s.flink.jobmanager)
@@ -268,7 +268,7 @@ def upgrade(
 
 def dlq(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """Count the dead-letter topic by reason: invalid records and late transactions."""
-    from jobs.dead_letters import count_by_reason
+    from fraudctl.dead_letters import count_by_reason
 
     s = settings(config)
     topic = s.kafka.topics.dlq

@@ -22,7 +22,7 @@ import typer
 
 from config import Settings
 from fraudctl.cli_common import ConfigOption, console, err_console, fail, settings
-from jobs.input_progress import input_progress, sink_progress
+from jobs.cluster.input_progress import input_progress, sink_progress
 
 FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
 
@@ -40,7 +40,7 @@ def _fraudctl(*args: str, check: bool = True) -> int:
 
 
 def _running_job(s: Settings) -> str | None:
-    from jobs.flink_client import FlinkClient
+    from jobs.cluster.flink_client import FlinkClient
 
     for job in FlinkClient(s.flink.jobmanager).jobs():
         if job.name == s.flink.job_name and job.state in {"RUNNING", "CREATED", "RESTARTING"}:
@@ -140,7 +140,7 @@ def demo(
 ) -> None:
     """Run the pipeline end to end on the local stack and print what it caught."""
     s = settings(config)
-    from jobs.submit import SubmitError, submit
+    from jobs.cluster.submit import SubmitError, submit
     from stack import manager
 
     console.rule("1/5 local stack")

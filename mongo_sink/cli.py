@@ -74,7 +74,7 @@ def sink(config: ConfigOption = None) -> None:
 
 @contextmanager
 def _db(s: Settings) -> Iterator[Database]:
-    from mongo_sink.store import client_for, database
+    from fraudctl.mongo import client_for, database
 
     client = client_for(s)
     try:
@@ -333,7 +333,7 @@ def evaluate_cmd(
 
     By default only alerts whose event time lies in the period the truth covers are judged,
     so earlier runs in the same database do not count as false alarms."""
-    from mongo_sink import evaluate as ev
+    from fraudctl import evaluate as ev
 
     s = load_cli_settings(config)
     try:
@@ -361,7 +361,7 @@ def evaluate_cmd(
         alert_docs = ev.within_truth_span(alert_docs, t, dt.timedelta(seconds=slack))
     late_ids: set[str] = set()
     if with_dlq or (with_dlq is None and alerts is None):
-        from jobs.dead_letters import late_transaction_ids
+        from fraudctl.dead_letters import late_transaction_ids
 
         try:
             late_ids = late_transaction_ids(s)
@@ -371,9 +371,17 @@ def evaluate_cmd(
     if as_json:
         print_json(result)
         return
-    cols = ["alerts", "tp", "fp", "scenarios", "recalled", "precision", "recall"]
+    cols = ["alerts", "tp", "fp", "unlabelled", "scenarios", "recalled", "precision", "recall"]
     all_row = {**result["all"], "rule": "ALL"}
     print_table([*result["by_rule"], all_row], ["rule", *cols], title="By rule")
+    if result["all"]["unlabelled"]:
+        unlabelled = [r["rule"] for r in result["by_rule"] if r["unlabelled"]]
+        print(
+            f"unlabelled: alerts of {', '.join(unlabelled)}, a rule no scenario of the producer "
+            "is labelled with, so the truth cannot call them right or wrong (precision leaves "
+            "them out; look at them with `fraudctl query alerts --rule RULE`)"
+        )
+    cols.remove("unlabelled")
     print_table(result["by_scenario_type"], ["scenario_type", *cols], title="By scenario type")
     if result["missed"]:
         print_table(

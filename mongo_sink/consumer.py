@@ -28,6 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from config import Settings
+from fraudctl import mongo
 from mongo_sink import metrics, store
 from mongo_sink.documents import DecodeError, Kind, RecordRef, dead_letter, decode
 
@@ -120,8 +121,8 @@ class MongoSink:
     def __init__(self, settings: Settings, stop_event: threading.Event) -> None:
         self.settings = settings
         self.stop_event = stop_event
-        self.client = store.client_for(settings)
-        self.db = store.database(self.client, settings)
+        self.client = mongo.client_for(settings)
+        self.db = mongo.database(self.client, settings)
         m = settings.mongo
         self.collections: dict[Kind, str] = {
             "alert": m.alerts_collection,
@@ -146,7 +147,7 @@ class MongoSink:
         while True:
             try:
                 result = action()
-            except store.MongoUnavailable as exc:
+            except mongo.MongoUnavailable as exc:
                 now = time.monotonic()
                 stats.retries += 1
                 if first_failure is None:

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 from dataclasses import dataclass
 from typing import Any, Literal
+
+from fraudctl.times import iso_ms_of, parse_time
 
 Kind = Literal["alert", "window_stat"]
 
@@ -47,40 +48,6 @@ class RecordRef:
     topic: str
     partition: int
     offset: int
-
-
-def parse_time(value: Any) -> dt.datetime | None:
-    """An ISO-8601 string (`Z` or offset; naive means UTC) or epoch millis -> aware UTC datetime.
-
-    Returns None for anything else (the field is then stored without its `_dt` twin).
-    """
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        if not math.isfinite(value):
-            return None
-        try:
-            return dt.datetime.fromtimestamp(value / 1000.0, tz=dt.UTC)
-        except (OverflowError, OSError, ValueError):
-            return None
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip().replace(" ", "T", 1)
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.UTC)
-    return parsed.astimezone(dt.UTC)
-
-
-def iso_ms(value: dt.datetime) -> str:
-    """The contract's timestamp format: `2026-11-21T22:40:18.123Z` (UTC, milliseconds)."""
-    value = value.astimezone(dt.UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
 
 
 def to_bson_time(value: dt.datetime) -> dt.datetime:
@@ -145,7 +112,7 @@ def decode(kind: Kind, value: bytes | None) -> dict[str, Any]:
         start = parse_time(obj.get("window_start"))
         if start is not None:
             for name, seconds in BUCKETS.items():
-                doc[name] = iso_ms(floor_bucket(start, seconds))
+                doc[name] = iso_ms_of(floor_bucket(start, seconds))
     return doc
 
 

@@ -22,13 +22,14 @@ Values a user types never become operators: every filter is `{field: {"$eq": <st
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from pymongo.database import Database
 
 from config import Settings
-from mongo_sink.documents import BUCKETS, TIME_FIELDS, iso_ms, parse_time
+from fraudctl.times import iso_ms_of
+from mongo_sink.documents import BUCKETS, TIME_FIELDS, parse_time
 
 SEVERITIES = ("LOW", "MEDIUM", "HIGH", "CRITICAL")
 HIGH_SEVERITIES = ("HIGH", "CRITICAL")
@@ -127,7 +128,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, dt.datetime):
         if value.tzinfo is None:
             value = value.replace(tzinfo=dt.UTC)
-        return iso_ms(value)
+        return iso_ms_of(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -201,7 +202,7 @@ def stats(
         "total_window_stats": windows.count_documents({}),
         "dead_letters": db[m.dead_letters_collection].count_documents({}),
         "alerts_last_hour": last_hour,
-        "now": iso_ms(now),
+        "now": iso_ms_of(now),
         "by_rule": _count_rows(by_rule, "rule"),
         "by_severity": _count_rows(by_severity, "severity", SEVERITIES[::-1]),
         "top_entities": top_entities,
@@ -305,7 +306,7 @@ def windows(
         rows.append(
             {
                 "bucket_start": kd["b"],
-                "bucket_end": iso_ms(start + width) if start else None,
+                "bucket_end": iso_ms_of(start + width) if start else None,
                 "group": kd["g"],
                 "windows": nwin.get(k, 0),
                 "txn_count": n,
@@ -361,8 +362,3 @@ def top(
 
 def _round(v: Any) -> Any:
     return round(v, 2) if isinstance(v, float) else v
-
-
-def plain_rows(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Rows made JSON-friendly."""
-    return [_plain(dict(r)) for r in rows]

@@ -24,53 +24,21 @@ from typing import Any, Literal
 import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
-from pymongo import ASCENDING, DESCENDING, MongoClient, ReplaceOne
+from pymongo import ASCENDING, DESCENDING, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import (
-    AutoReconnect,
     BulkWriteError,
-    ConnectionFailure,
-    ExecutionTimeout,
-    NetworkTimeout,
-    OperationFailure,
     PyMongoError,
-    ServerSelectionTimeoutError,
-    WTimeoutError,
 )
 
 from config import Settings
+from fraudctl.mongo import raise_if_unavailable
 
 log = logging.getLogger(__name__)
 
 Strategy = Literal["insert_first", "upsert"]
 DUPLICATE_KEY = 11000
-# errors that mean "MongoDB is not reachable right now": retry the whole batch
-TRANSIENT = (
-    AutoReconnect,
-    ConnectionFailure,
-    ExecutionTimeout,
-    NetworkTimeout,
-    ServerSelectionTimeoutError,
-    WTimeoutError,
-)
-
-# command failures that mean "the server is going away or not reachable", not "this write is
-# wrong": retry the whole batch. InternalError (1) is how FerretDB answers a command that was
-# running while it shut down ("context canceled"); a retried batch is idempotent.
-UNAVAILABLE_CODES = frozenset(
-    {
-        None,  # no code: the reply was cut off
-        1,  # InternalError
-        6,  # HostUnreachable
-        7,  # HostNotFound
-        89,  # NetworkTimeout
-        91,  # ShutdownInProgress
-        189,  # PrimarySteppedDown
-        11600,  # InterruptedAtShutdown
-        11602,  # InterruptedDueToReplStateChange
-    }
-)
 
 # ReplaceOne operations per update command. FerretDB v1.24 (SQLite backend) keeps one of its
 # 100 pooled connections per statement until the whole command ends, so a command of more than
@@ -95,10 +63,6 @@ WINDOW_INDEXES: list[list[tuple[str, int]]] = [
 DEAD_LETTER_INDEXES: list[list[tuple[str, int]]] = [[("reason", ASCENDING)]]
 
 
-class MongoUnavailable(RuntimeError):
-    """MongoDB did not acknowledge a write; nothing may be committed, retry the batch."""
-
-
 @dataclass
 class WriteResult:
     """What one `write` did: counts, and documents MongoDB refused (not retryable)."""
@@ -107,24 +71,6 @@ class WriteResult:
     replaced: int = 0
     unchanged: int = 0
     rejected: list[tuple[int, str]] = field(default_factory=list)  # (index in docs, reason)
-
-
-def client_for(settings: Settings, timeout_ms: int | None = None) -> MongoClient:
-    """A client with short timeouts, so an absent server is noticed in seconds, not 30 s."""
-    timeout = timeout_ms or settings.mongo.server_timeout_ms
-    return MongoClient(
-        settings.mongo.uri,
-        serverSelectionTimeoutMS=timeout,
-        connectTimeoutMS=timeout,
-        # generous: FerretDB can take tens of seconds for a big batch under load, and a timed
-        # out write is retried (harmlessly, but it must not loop); a dead server closes sockets
-        socketTimeoutMS=300_000,
-        appname="fraud-mongo-sink",
-    )
-
-
-def database(client: MongoClient, settings: Settings) -> Database:
-    return client[settings.mongo.database]
 
 
 def ensure_indexes(db: Database, settings: Settings) -> None:
@@ -140,7 +86,7 @@ def ensure_indexes(db: Database, settings: Settings) -> None:
             try:
                 coll.create_index(keys)
             except PyMongoError as exc:
-                _raise_if_transient(exc)
+                raise_if_unavailable(exc)
                 raise
 
 
@@ -152,17 +98,6 @@ def _dup_and_rejected(exc: BulkWriteError) -> tuple[list[int], list[tuple[int, s
         else:
             rejected.append((err["index"], f"mongo_rejected:{err.get('code')}"))
     return dups, rejected
-
-
-def _raise_if_transient(exc: PyMongoError) -> None:
-    """Raise MongoUnavailable if `exc` says the server is unreachable rather than the write bad."""
-    if isinstance(exc, TRANSIENT):
-        raise MongoUnavailable(f"{type(exc).__name__}: {exc}") from exc
-    if isinstance(exc, BulkWriteError):
-        if exc.details.get("writeConcernErrors"):
-            raise MongoUnavailable(f"write concern: {exc.details['writeConcernErrors']}") from exc
-    elif isinstance(exc, OperationFailure) and exc.code in UNAVAILABLE_CODES:
-        raise MongoUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
 
 def write(
@@ -182,7 +117,7 @@ def write(
             result.inserted = len(docs)
             return result
         except BulkWriteError as exc:
-            _raise_if_transient(exc)
+            raise_if_unavailable(exc)
             dups, rejected = _dup_and_rejected(exc)
             result.rejected.extend(rejected)
             result.inserted = exc.details.get("nInserted", 0)
@@ -190,7 +125,7 @@ def write(
             _replace_if_changed(coll, docs, dups, result)
         return result
     except PyMongoError as exc:
-        _raise_if_transient(exc)
+        raise_if_unavailable(exc)
         raise
 
 
@@ -232,7 +167,7 @@ def _upsert_chunk(
     try:
         res = coll.bulk_write(ops, ordered=False)
     except BulkWriteError as exc:
-        _raise_if_transient(exc)
+        raise_if_unavailable(exc)
         retry = []
         for err in exc.details.get("writeErrors", []):
             idx = indexes[err["index"]]

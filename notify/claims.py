@@ -34,7 +34,7 @@ from pymongo import ASCENDING, ReplaceOne
 from pymongo.collection import Collection
 from pymongo.errors import DuplicateKeyError, PyMongoError
 
-from mongo_sink.store import _raise_if_transient as raise_if_unavailable
+from fraudctl.mongo import raise_if_unavailable
 
 CLAIMED, SENT, DEAD_LETTERED = "claimed", "sent", "dead_lettered"
 SETTLED = frozenset({SENT, DEAD_LETTERED})
@@ -89,7 +89,7 @@ class Acquired:
 class ClaimBook:
     """Claims and dead letters of one notifier process (`owner`) in MongoDB.
 
-    Every method raises mongo_sink.store.MongoUnavailable when MongoDB is unreachable (the
+    Every method raises fraudctl.mongo.MongoUnavailable when MongoDB is unreachable (the
     caller retries) and lets other MongoDB errors through.
     """
 

@@ -35,8 +35,8 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from config import Settings
-from mongo_sink import store
-from mongo_sink.store import MongoUnavailable
+from fraudctl import mongo
+from fraudctl.mongo import MongoUnavailable
 from notify import alerts as alert_rules
 from notify import messages
 from notify.claims import ClaimBook
@@ -155,8 +155,8 @@ class Notifier:
         self.stats = stats
         self.metrics = metrics
         n = settings.notify
-        self.client = store.client_for(settings)
-        db = store.database(self.client, settings)
+        self.client = mongo.client_for(settings)
+        db = mongo.database(self.client, settings)
         self.book = ClaimBook(
             db[n.claims_collection],
             db[n.dead_letters_collection],

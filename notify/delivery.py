@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any, Literal, Protocol
 
 from config.notify import NotifySettings
-from mongo_sink.store import MongoUnavailable
+from fraudctl.mongo import MongoUnavailable
 from notify.claims import Acquired, Step
 from notify.destinations import Destination
 from notify.messages import Notification

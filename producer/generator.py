@@ -205,10 +205,11 @@ class TransactionGenerator:
         return f"sc_{self.rng.getrandbits(64):016x}"
 
     def local_period(self, user: User, t_ms: int) -> int:
+        """The part of the user's local day (PERIOD_OF_HOUR) at `t_ms`."""
         return PERIOD_OF_HOUR[((t_ms // 3_600_000) + user.tz_hours) % 24]
 
     def pick_category(self, user: User, t_ms: int) -> str:
-        cum = user.cat_cum_weights[PERIOD_OF_HOUR[((t_ms // 3_600_000) + user.tz_hours) % 24]]
+        cum = user.cat_cum_weights[self.local_period(user, t_ms)]
         return CATEGORY_NAMES[bisect(cum, self.rng.random() * cum[-1])]
 
     def txn(

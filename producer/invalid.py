@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from fraudctl.times import iso_ms
 from producer.places import CITIES
 from producer.population import normal_amount
-from producer.records import iso_ms
 from udfs.card_token import card_last4
 
 if TYPE_CHECKING:

@@ -4,9 +4,8 @@ deterministic."""
 from __future__ import annotations
 
 import json
-import time
-from typing import Any
 
+from fraudctl.times import iso_ms
 from producer.places import CITIES
 
 _CITY_JSON: tuple[str, ...] = tuple(json.dumps(c.name) for c in CITIES)
@@ -16,17 +15,6 @@ _TXN_FORMAT = (
     '"amount":%r,"currency":"USD","merchant":%s,"merchant_category":"%s","channel":"%s",'
     '"location":{"city":%s,"state":%s,"lat":%r,"lon":%r},"event_time":"%s"}'
 )
-
-_last_second: list[Any] = [None, ""]
-
-
-def iso_ms(epoch_ms: int) -> str:
-    """ISO-8601 UTC with milliseconds, e.g. '2026-11-21T22:40:18.123Z'."""
-    sec, milli = divmod(epoch_ms, 1000)
-    if _last_second[0] != sec:
-        _last_second[0] = sec
-        _last_second[1] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec))
-    return f"{_last_second[1]}.{milli:03d}Z"
 
 
 def encode_txn(

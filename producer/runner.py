@@ -21,8 +21,8 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
+from fraudctl.times import iso_ms
 from producer.generator import Event, TransactionGenerator
-from producer.records import iso_ms
 from producer.sinks import Sink, SinkError, TruthFile
 
 FLUSH_TIMEOUT_S = 15.0

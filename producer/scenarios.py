@@ -27,9 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from config.producer import SCENARIO_RULES
+from fraudctl.times import iso_ms
 from producer.places import FAR_PARTNERS, HOP_PARTNERS
 from producer.population import User, normal_amount
-from producer.records import iso_ms
 from udfs.card_token import card_last4, card_token
 
 if TYPE_CHECKING:
@@ -90,10 +91,14 @@ class Plan:
 
 @dataclass(frozen=True)
 class ScenarioSpec:
-    expected_rule: str
+    name: str
     mean_events: float
     max_span_ms: int  # from the first to the last event, at most
     build: Callable[[TransactionGenerator, int], Plan | None]
+
+    @property
+    def expected_rule(self) -> str:
+        return SCENARIO_RULES[self.name]
 
 
 def _finish(gen: TransactionGenerator, user: User, last_ms: int, city: int) -> None:
@@ -107,7 +112,9 @@ def velocity_burst(gen: TransactionGenerator, now: int) -> Plan | None:
     if user is None:
         return None
     rng = gen.rng
-    plan = Plan("VELOCITY", "card", user, None, scenario_id=gen.new_scenario_id())
+    plan = Plan(
+        SCENARIO_RULES["velocity_burst"], "card", user, None, scenario_id=gen.new_scenario_id()
+    )
     city = gen.cur_city[user.index]
     t = now
     for i in range(rng.randint(5, 7)):
@@ -131,7 +138,9 @@ def device_farm(gen: TransactionGenerator, now: int) -> Plan | None:
             return None
         users.append(user)
     device = f"d_farm_{rng.getrandbits(32):08x}"
-    plan = Plan("DEVICE_SHARING", "device", None, device, scenario_id=gen.new_scenario_id())
+    plan = Plan(
+        SCENARIO_RULES["device_farm"], "device", None, device, scenario_id=gen.new_scenario_id()
+    )
     plan.extra["user_ids"] = [u.user_id for u in users]
     t = now
     for i, user in enumerate(users):
@@ -153,7 +162,7 @@ def geo_hop(gen: TransactionGenerator, now: int) -> Plan | None:
     if user is None:
         return None
     rng = gen.rng
-    plan = Plan("GEO_HOP", "card", user, None, scenario_id=gen.new_scenario_id())
+    plan = Plan(SCENARIO_RULES["geo_hop"], "card", user, None, scenario_id=gen.new_scenario_id())
     a = gen.cur_city[user.index]
     b = rng.choice(HOP_PARTNERS[a])
     t2 = now + rng.randint(7 * MINUTE, 9 * MINUTE)
@@ -169,7 +178,9 @@ def impossible_travel(gen: TransactionGenerator, now: int) -> Plan | None:
     if user is None:
         return None
     rng = gen.rng
-    plan = Plan("IMPOSSIBLE_TRAVEL", "card", user, None, scenario_id=gen.new_scenario_id())
+    plan = Plan(
+        SCENARIO_RULES["impossible_travel"], "card", user, None, scenario_id=gen.new_scenario_id()
+    )
     a = gen.cur_city[user.index]
     b = rng.choice(FAR_PARTNERS[a])
     t2 = now + rng.randint(*IMPOSSIBLE_GAP_MS)
@@ -186,7 +197,9 @@ def card_testing(gen: TransactionGenerator, now: int) -> Plan | None:
     if user is None:
         return None
     rng = gen.rng
-    plan = Plan("CARD_TESTING", "card", user, None, scenario_id=gen.new_scenario_id())
+    plan = Plan(
+        SCENARIO_RULES["card_testing"], "card", user, None, scenario_id=gen.new_scenario_id()
+    )
     city = gen.cur_city[user.index]
     t = now
     for i in range(rng.randint(3, 4)):
@@ -210,7 +223,7 @@ def high_value(gen: TransactionGenerator, now: int) -> Plan | None:
     if user is None:
         return None
     rng = gen.rng
-    plan = Plan("HIGH_VALUE", "card", user, None, scenario_id=gen.new_scenario_id())
+    plan = Plan(SCENARIO_RULES["high_value"], "card", user, None, scenario_id=gen.new_scenario_id())
     city = gen.cur_city[user.index]
     cat = rng.choice(("electronics", "travel", "retail"))
     amount = round(rng.uniform(650.0, 2500.0), 2)
@@ -220,12 +233,13 @@ def high_value(gen: TransactionGenerator, now: int) -> Plan | None:
 
 
 SCENARIOS: dict[str, ScenarioSpec] = {
-    "velocity_burst": ScenarioSpec("VELOCITY", 6.0, 6 * 20_000, velocity_burst),
-    "device_farm": ScenarioSpec("DEVICE_SHARING", 6.0, 6 * 20_000, device_farm),
-    "geo_hop": ScenarioSpec("GEO_HOP", 2.0, 9 * MINUTE, geo_hop),
-    "impossible_travel": ScenarioSpec(
-        "IMPOSSIBLE_TRAVEL", 2.0, IMPOSSIBLE_GAP_MS[1], impossible_travel
-    ),
-    "card_testing": ScenarioSpec("CARD_TESTING", 4.5, 4 * 140_000, card_testing),
-    "high_value": ScenarioSpec("HIGH_VALUE", 1.0, 0, high_value),
+    spec.name: spec
+    for spec in (
+        ScenarioSpec("velocity_burst", 6.0, 6 * 20_000, velocity_burst),
+        ScenarioSpec("device_farm", 6.0, 6 * 20_000, device_farm),
+        ScenarioSpec("geo_hop", 2.0, 9 * MINUTE, geo_hop),
+        ScenarioSpec("impossible_travel", 2.0, IMPOSSIBLE_GAP_MS[1], impossible_travel),
+        ScenarioSpec("card_testing", 4.5, 4 * 140_000, card_testing),
+        ScenarioSpec("high_value", 1.0, 0, high_value),
+    )
 }

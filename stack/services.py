@@ -19,9 +19,9 @@ import requests
 import yaml
 
 from config import Settings
+from config.card_token import SECRET_ENV, SECRET_FILE_ENV
 from stack.layout import Layout, flink_home
 from stack.process import live_pids, port_in_use, spawn, tail
-from udfs.card_token import SECRET_ENV, SECRET_FILE_ENV
 
 FLINK_IDENT = "fraud"
 # what the caller's environment may hold that no Flink daemon needs and none may log: the

@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from config.card_token import SECRET_ENV, SECRET_FILE_ENV
+
 TOKEN_HEX_CHARS = 32
 
 
@@ -34,9 +36,6 @@ def card_last4(card_number: str) -> str:
 # the key never appears in SQL. A file, because Apache Beam, which runs the Python workers,
 # logs a worker's whole environment when its job stops: a key in the environment reaches the
 # TaskManager's log. SQL types: STRING -> STRING.
-
-SECRET_ENV = "FRAUD_CARD_TOKEN_SECRET"
-SECRET_FILE_ENV = "FRAUD_CARD_TOKEN_SECRET_FILE"
 
 
 def _secret_from_env() -> str:

@@ -1,13 +1,14 @@
 """Risk score of one transaction in [0, 1]: the weighted mean of six features in [0, 1].
 
-Features (weights from config `job.rules.risk_score.weights`; defaults in parentheses):
+Features (their weights and settings: config `job.rules.risk_score`, whose defaults are
+written once, in config/rules.py `RiskScoreRule`):
 
-- `amount` (0.35): min(amount / amount_scale, 1), amount_scale default 1000.
-- `night` (0.15): 1 when the event hour (UTC) is in night_hours [start, end), default [0, 5).
-- `risky_category` (0.2): 1 when merchant_category is in risky_categories.
-- `channel_online` (0.1): 1 when channel is in online_channels (card not present).
-- `round_amount` (0.1): 1 for a whole amount of at least 100 that is a multiple of 100.
-- `foreign_currency` (0.1): 1 when currency differs from home_currency (default USD).
+- `amount`: min(amount / amount_scale, 1).
+- `night`: 1 when the event hour (UTC) is in night_hours [start, end).
+- `risky_category`: 1 when merchant_category is in risky_categories.
+- `channel_online`: 1 when channel is in online_channels (card not present).
+- `round_amount`: 1 for a whole amount of at least 100 that is a multiple of 100.
+- `foreign_currency`: 1 when currency differs from home_currency.
 
 score = sum(weight_f * feature_f) / sum(weights), so it stays in [0, 1] for any weights >= 0.
 The settings reach the Flink UDF as one JSON string literal in the rendered SQL, so the script
@@ -25,32 +26,33 @@ from typing import Any
 
 import numpy as np
 
-DEFAULT_WEIGHTS = {
-    "amount": 0.35,
-    "night": 0.15,
-    "risky_category": 0.2,
-    "channel_online": 0.1,
-    "round_amount": 0.1,
-    "foreign_currency": 0.1,
-}
+
+def _default(name: str) -> Any:
+    """A feature setting's default: config/rules.py RiskScoreRule's, the one place it is
+    written."""
+    from config.rules import RiskScoreRule
+
+    return RiskScoreRule.model_fields[name].get_default(call_default_factory=True)
 
 
 @dataclass(frozen=True)
 class RiskParams:
-    """Weights and feature settings (mirrors config.job.RiskScoreRule)."""
+    """Weights and feature settings: config.rules.RiskScoreRule's (defaults from it)."""
 
-    weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_WEIGHTS))
-    amount_scale: float = 1000.0
-    night_hours: tuple[int, int] = (0, 5)
-    risky_categories: frozenset[str] = frozenset(
-        {"electronics", "jewelry", "gift_cards", "crypto", "travel"}
+    weights: dict[str, float] = field(default_factory=lambda: dict(_default("weights")))
+    amount_scale: float = field(default_factory=lambda: _default("amount_scale"))
+    night_hours: tuple[int, int] = field(default_factory=lambda: tuple(_default("night_hours")))
+    risky_categories: frozenset[str] = field(
+        default_factory=lambda: frozenset(_default("risky_categories"))
     )
-    online_channels: frozenset[str] = frozenset({"online", "ecommerce", "web"})
-    home_currency: str = "USD"
+    online_channels: frozenset[str] = field(
+        default_factory=lambda: frozenset(_default("online_channels"))
+    )
+    home_currency: str = field(default_factory=lambda: _default("home_currency"))
 
     @classmethod
     def from_json(cls, text: str) -> RiskParams:
-        """Parse the JSON the renderer passes (jobs/render.py `risk_score_params`)."""
+        """Parse the JSON the renderer passes (jobs/sql/render.py `risk_score_params`)."""
         raw: dict[str, Any] = json.loads(text)
         return cls(
             weights={k: float(v) for k, v in raw["weights"].items()},

@@ -11,9 +11,17 @@ Why a Python UDF and not an event-time temporal join: a temporal join emits a tr
 once the watermark passes it, which would put `job.watermark_delay` into every
 per-transaction alert (its budget is 1 s). The parameters are looked up in the job's scoring
 Python operator instead (one per read of the input), as one more output of the batch the other
-UDFs already see: the full topic is read before the first batch, a thread follows it after that.
+UDFs already see.
 
-`TUNABLE` is the one list of run-time parameters; window lengths, slides and pattern shapes are
+The topic is read by a `RuleVersionReader`: the whole topic before the first batch, then a
+supervised thread follows it (a failure is logged and the reader starts over after a back-off;
+a record that is not a valid version is logged, counted and skipped, never applied). The UDF
+holds its reader from its first batch (the settings arrive with it) until `close()`, and
+reports the version it has applied of each rule as a Flink metric (`fraudctl rules list` shows
+it beside the version written).
+
+Which parameters may change at run time is declared by each rule's config model
+(config/rules.py `runtime_parameters`); window lengths, slides and pattern shapes are
 structural and change with `fraudctl upgrade`.
 """
 
@@ -22,39 +30,30 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
+from config.rule_changes import RuleChangeError, changed_parameters
+from config.rules import RuleInput, Rules, rule_names, rules_reading, runtime_parameters
+
 log = logging.getLogger(__name__)
 
-_FLAGS = {"enabled": "BOOLEAN", "severity": "STRING"}
-# rule -> run-time parameter -> its SQL type, in rules-table order (config.job.Rules)
-TUNABLE: dict[str, dict[str, str]] = {
-    "high_value": {**_FLAGS, "amount_over": "DOUBLE"},
-    "velocity": {**_FLAGS, "max_count": "INT"},
-    "device_sharing": {**_FLAGS, "max_users": "INT"},
-    "geo_hop": dict(_FLAGS),
-    "impossible_travel": {**_FLAGS, "max_speed_kmh": "DOUBLE", "min_distance_km": "DOUBLE"},
-    # amounts as DOUBLE: compared with the DECIMAL(18, 2) amount, a limit given to the cent
-    # decides exactly as a DECIMAL literal would (both sides become the same nearest double)
-    "card_testing": {**_FLAGS, "probe_under": "DOUBLE", "charge_over": "DOUBLE"},
-    # RISK_SCORE's severity follows the score (critical_at)
-    "risk_score": {"enabled": "BOOLEAN", "threshold": "DOUBLE", "critical_at": "DOUBLE"},
-}
+
+def tunable() -> dict[str, dict[str, str]]:
+    """Every rule's run-time parameters -> their SQL types, in rules-table order."""
+    return {rule: runtime_parameters(rule) for rule in rule_names()}
 
 
-# the rules that judge one transaction at a time; with job.per_transaction_read `own` they have
-# a read of the input of their own, and each read's scoring returns only its rules' parameters
-PER_TRANSACTION_RULES = ("high_value", "risk_score")
 # the UDFs the job registers (sql_templates/functions/udfs.sql.j2) -> the rules whose
 # parameters each returns: every field is one more Arrow column back from Python per row
 UDF_RULES: dict[str, tuple[str, ...]] = {
-    "rule_parameters_udf": tuple(TUNABLE),
-    "per_transaction_rule_parameters_udf": PER_TRANSACTION_RULES,
-    "counted_rule_parameters_udf": tuple(r for r in TUNABLE if r not in PER_TRANSACTION_RULES),
+    "rule_parameters_udf": rule_names(),
+    "per_transaction_rule_parameters_udf": rules_reading(RuleInput.ARRIVING),
+    "counted_rule_parameters_udf": rules_reading(RuleInput.ON_TIME, RuleInput.CARD_LEGS),
 }
 
 
@@ -68,14 +67,17 @@ def rule_columns(rule: str) -> dict[str, str]:
     """The fields of `rule` in the `rule_params` row -> their SQL types: its version, then its
     parameters."""
     return {column(rule, "version"): "INT"} | {
-        column(rule, key): sql_type for key, sql_type in TUNABLE[rule].items()
+        column(rule, key): sql_type for key, sql_type in runtime_parameters(rule).items()
     }
 
 
-def columns(rules: Iterable[str] = tuple(TUNABLE)) -> dict[str, str]:
+def columns(rules: Iterable[str] | None = None) -> dict[str, str]:
     """Every field of the `rule_params` row of `rules` (default: all) -> its SQL type, rule by
     rule."""
-    return {name: t for rule in rules for name, t in rule_columns(rule).items()}
+    return {
+        name: t for rule in (rule_names() if rules is None else rules) for name, t in
+        rule_columns(rule).items()
+    }  # fmt: skip
 
 
 _PYTHON_TYPES = {"BOOLEAN": bool, "INT": int, "DOUBLE": float, "STRING": str}
@@ -100,7 +102,8 @@ class RuleVersion:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> RuleVersion:
-        """Parse a record value; ValueError names what is wrong."""
+        """Parse and validate a record value: a known rule, its run-time parameters only, each
+        value valid for the rule's config model; ValueError names what is wrong."""
         try:
             raw = json.loads(text)
             version = cls(
@@ -114,11 +117,17 @@ class RuleVersion:
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ValueError(f"not a rule version record: {exc!r}") from exc
-        if version.rule not in TUNABLE:
+        if version.rule not in rule_names():
             raise ValueError(f"unknown rule {version.rule!r}")
-        unknown = set(version.params) - set(TUNABLE[version.rule])
+        unknown = set(version.params) - set(runtime_parameters(version.rule))
         if unknown:
             raise ValueError(f"{version.rule}: unknown parameters {sorted(unknown)}")
+        if version.version < 1:
+            raise ValueError(f"{version.rule}: version {version.version} (versions start at 1)")
+        try:
+            changed_parameters(Rules(), version.rule, {}, version.params)
+        except RuleChangeError as exc:
+            raise ValueError(str(exc)) from None
         return version
 
     def to_json(self) -> str:
@@ -134,7 +143,7 @@ class ParameterHistory:
     _versions: dict[str, list[RuleVersion]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        for rule, keys in TUNABLE.items():
+        for rule, keys in tunable().items():
             params = {k: self.initial.get(rule, {}).get(k) for k in keys}
             self._versions[rule] = [RuleVersion(rule, 0, np.iinfo(np.int64).min, params)]
 
@@ -153,23 +162,25 @@ class ParameterHistory:
         """The version with the highest number (what `fraudctl rules set` builds on)."""
         return max(self._versions[rule], key=lambda v: v.version)
 
-    def columns_at(self, times_ms: Iterable[int]) -> dict[str, np.ndarray]:
-        """The `rule_params` fields for transactions at `times_ms` (epoch ms), column-wise
-        (numpy: a batch costs a few numpy calls per field, whatever its length)."""
+    def columns_at(
+        self, times_ms: Iterable[int], rules: Iterable[str] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The `rule_params` fields of `rules` (default: all) for transactions at `times_ms`
+        (epoch ms), column-wise (numpy: a batch costs a few numpy calls per field, whatever
+        its length)."""
         times = np.asarray(times_ms if isinstance(times_ms, np.ndarray) else list(times_ms))
         times = times.astype(np.int64)
         out: dict[str, np.ndarray] = {}
-        for rule, keys in TUNABLE.items():
+        for rule in rule_names() if rules is None else rules:
             versions = self._versions[rule]
             if len(versions) == 1:  # no change: one version for every row
                 idx = np.zeros(len(times), dtype=np.intp)
             else:
                 starts = np.array([v.effective_at_ms for v in versions], dtype=np.int64)
                 idx = np.maximum(np.searchsorted(starts, times, side="right") - 1, 0)
-            out[column(rule, "version")] = np.array([v.version for v in versions], dtype=np.int32)[
-                idx
-            ]
-            for key, sql_type in keys.items():
+            numbers = np.array([v.version for v in versions], dtype=np.int32)
+            out[column(rule, "version")] = numbers[idx]
+            for key, sql_type in runtime_parameters(rule).items():
                 values = [_coerce(sql_type, v.params.get(key)) for v in versions]
                 out[column(rule, key)] = np.array(values, dtype=_NUMPY_TYPES[sql_type])[idx]
         return out
@@ -192,10 +203,12 @@ class ParameterHistory:
 
 def read_versions(consumer: Any, topic: str, timeout_s: float) -> list[RuleVersion]:
     """Every version in `topic` up to its current end, through a confluent_kafka consumer
-    (assigned here to every partition from the beginning); records that are not versions are
-    logged and skipped. TimeoutError when the end is not reached in `timeout_s`."""
-    import time
+    (assigned here to every partition from the beginning); records that are not valid versions
+    are logged and skipped. TimeoutError when the end is not reached in `timeout_s`."""
+    return _read_to_end(consumer, topic, timeout_s, on_invalid=lambda *_: None)
 
+
+def _read_to_end(consumer: Any, topic: str, timeout_s: float, on_invalid: Any) -> list[RuleVersion]:
     from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
     meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
@@ -219,6 +232,7 @@ def read_versions(consumer: Any, topic: str, timeout_s: float) -> list[RuleVersi
                 out.append(RuleVersion.from_json(msg.value()))
             except ValueError as exc:
                 log.warning("%s offset %s skipped: %s", topic, msg.offset(), exc)
+                on_invalid(msg, exc)
         # by position, not by the last message: compaction may leave gaps in the offsets
         positions = consumer.position([TopicPartition(topic, p) for p in ends])
         ends = {
@@ -227,51 +241,135 @@ def read_versions(consumer: Any, topic: str, timeout_s: float) -> list[RuleVersi
     return out
 
 
-class TopicFollower:
-    """The job's copy of the versions: the whole topic read once, then followed by a thread."""
+class RuleVersionReader:
+    """The job's copy of the rules' parameter versions: the whole topic, read once, then
+    followed by a supervised thread until `stop()`.
+
+    The thread never ends on an error: a failure to poll or to read (a broker down, a consumer
+    that broke) is logged with the back-off it waits before it starts over with a new consumer
+    (1 s, doubling up to 30 s); librdkafka's own connection errors are logged and waited out.
+    Records that are not valid versions are logged, counted (`skipped`) and never applied.
+    """
+
+    BACKOFF_S = (1.0, 30.0)
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.history = ParameterHistory(settings["initial"])
+        self._topic: str | None = settings.get("topic")
+        self._bootstrap = settings.get("bootstrap_servers", "")
         self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: Any = None
+        self.skipped = 0  # records that were not valid versions
+        self.failures = 0  # times the reader started over
         # per set of columns asked for (None: all), the rows of one set of versions and the
         # time they were built for, built once: most batches lie within one set
         self._frames: dict[tuple[str, ...] | None, tuple[Any, int]] = {}
-        self._topic = settings.get("topic")
-        self._consumer = None
-        if self._topic:
-            from confluent_kafka import Consumer
 
-            self._consumer = Consumer(
-                {
-                    "bootstrap.servers": settings["bootstrap_servers"],
-                    "group.id": "fraud-rules-reader",
-                    "enable.auto.commit": False,
-                    "isolation.level": "read_committed",
-                }
-            )
-            for version in read_versions(self._consumer, self._topic, timeout_s=60):
-                self.history.add(version)
-            threading.Thread(target=self._follow, name="fraud-rules", daemon=True).start()
+    def start(self, timeout_s: float = 60) -> None:
+        """Read the whole topic (TimeoutError, KafkaException: the task fails and Flink restarts
+        it), then follow it with a thread."""
+        if not self._topic:
+            return
+        self._consumer = self._new_consumer()
+        self._add(_read_to_end(self._consumer, self._topic, timeout_s, self._invalid))
+        self._thread = threading.Thread(target=self._supervise, name="fraud-rules", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 10) -> None:
+        """End the thread and close the consumer."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+        self._close_consumer()
+
+    def applied(self, rule: str) -> int:
+        """The newest version of `rule` this reader has (0: the config's)."""
+        with self._lock:
+            return self.history.latest(rule).version
+
+    def _new_consumer(self) -> Any:
+        from confluent_kafka import Consumer
+
+        return Consumer(
+            {
+                "bootstrap.servers": self._bootstrap,
+                "group.id": "fraud-rules-reader",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+                # a broker back after a restart is found within a second or so, not the
+                # default's 10 s: a change waiting to be applied
+                "reconnect.backoff.max.ms": 1000,
+                "logger": log,
+            }
+        )
+
+    def _close_consumer(self) -> None:
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            try:
+                consumer.close()
+            except Exception:  # closing a broken consumer: nothing left to save
+                log.debug("closing the fraud_rules consumer failed", exc_info=True)
+
+    def _invalid(self, msg: Any, exc: Exception) -> None:
+        self.skipped += 1
+
+    def _supervise(self) -> None:
+        backoff = self.BACKOFF_S[0]
+        while not self._stop.is_set():
+            try:
+                if self._consumer is None:
+                    self._consumer = self._new_consumer()
+                    # whatever was written while the reader was away
+                    self._add(_read_to_end(self._consumer, self._topic, 60, self._invalid))
+                self._follow()
+            except Exception as exc:
+                self.failures += 1
+                log.warning(
+                    "reading %s failed (%s: %s); starting over in %.0f s",
+                    self._topic, type(exc).__name__, exc, backoff,
+                )  # fmt: skip
+                self._close_consumer()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, self.BACKOFF_S[1])
+            else:
+                backoff = self.BACKOFF_S[0]
 
     def _follow(self) -> None:
-        assigned = bool(self._consumer.assignment())
-        while True:
-            if not assigned:  # the topic did not exist yet: look again
-                versions = read_versions(self._consumer, self._topic, timeout_s=60)
-                assigned = bool(self._consumer.assignment())
-                self._add(versions)
-                if not assigned:
-                    threading.Event().wait(1.0)
+        """Poll until stopped; a consumer that reports a fatal error raises (start over)."""
+        from confluent_kafka import KafkaError, KafkaException
+
+        while not self._stop.is_set():
+            if not self._consumer.assignment():  # the topic did not exist yet: look again
+                self._add(_read_to_end(self._consumer, self._topic, 60, self._invalid))
+                if not self._consumer.assignment():
+                    self._stop.wait(1.0)
                 continue
-            msg = self._consumer.poll(0.1)
-            if msg is None or msg.error() is not None or msg.value() is None:
+            msg = self._consumer.poll(0.2)
+            if msg is None:
+                continue
+            if msg.error() is not None:
+                err = msg.error()
+                if err.fatal():
+                    raise KafkaException(err)
+                if err.code() != KafkaError._PARTITION_EOF:
+                    log.warning("polling %s: %s (retried by the client)", self._topic, err)
+                continue
+            if msg.value() is None:  # a tombstone: compaction's, not a version
                 continue
             try:
-                self._add([RuleVersion.from_json(msg.value())])
+                version = RuleVersion.from_json(msg.value())
             except ValueError as exc:
                 log.warning("%s offset %s skipped: %s", self._topic, msg.offset(), exc)
+                self._invalid(msg, exc)
+                continue
+            self._add([version])
 
     def _add(self, versions: list[RuleVersion]) -> None:
+        if not versions:
+            return
         with self._lock:
             self._frames.clear()
             for version in versions:
@@ -283,17 +381,16 @@ class TopicFollower:
                 )
                 self.history.add(version)
 
-    def frame_at(self, times_ms: np.ndarray, names: Sequence[str] | None = None) -> Any:
-        """The `rule_params` rows of a batch as a pandas DataFrame, only the columns `names`
-        when given (in that order)."""
+    def frame_at(self, times_ms: np.ndarray, rules: Sequence[str]) -> Any:
+        """The `rule_params` rows of a batch of transactions at `times_ms`, the fields of
+        `rules` only, as a pandas DataFrame."""
         import pandas as pd
 
         def frame_for(times: np.ndarray) -> Any:
-            cols = self.history.columns_at(times)
-            return pd.DataFrame(cols if names is None else {name: cols[name] for name in names})
+            return pd.DataFrame(self.history.columns_at(times, rules))
 
         n = len(times_ms)
-        key = None if names is None else tuple(names)
+        key = tuple(rules)
         with self._lock:
             first, last = int(times_ms.min()), int(times_ms.max())
             if not self.history.same_versions(first, last):
@@ -309,52 +406,107 @@ class TopicFollower:
             return frame.iloc[:n]
 
 
-_FOLLOWERS: dict[str, TopicFollower] = {}
+class _Readers:
+    """The readers of this Python worker process, one per settings literal, each shared by the
+    UDF instances that use it and stopped when the last of them closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._readers: dict[str, tuple[RuleVersionReader, int]] = {}
+
+    def acquire(self, settings_json: str) -> RuleVersionReader:
+        with self._lock:
+            reader, users = self._readers.get(settings_json, (None, 0))
+            if reader is None:
+                reader = RuleVersionReader(json.loads(settings_json))
+                reader.start()
+            self._readers[settings_json] = (reader, users + 1)
+            return reader
+
+    def release(self, settings_json: str) -> None:
+        with self._lock:
+            reader, users = self._readers.pop(settings_json, (None, 0))
+            if reader is None:
+                return
+            if users > 1:
+                self._readers[settings_json] = (reader, users - 1)
+            else:
+                reader.stop()
 
 
-def _parameters_batch(rowtime, settings_json, names=None):  # type: ignore[no-untyped-def]
-    """Vectorized UDF body: event times in (pandas datetime64), the `rule_params` rows out
-    (only the fields `names`, when given)."""
+READERS = _Readers()
 
-    text = settings_json if isinstance(settings_json, str) else settings_json.iloc[0]
-    follower = _FOLLOWERS.get(text)
-    if follower is None:
-        follower = _FOLLOWERS[text] = TopicFollower(json.loads(text))
-    times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
-    return follower.frame_at(times, names)
+
+def _make_udf(rules: tuple[str, ...]) -> Any:
+    """The vectorized UDF returning the `rule_params` ROW of `rules`."""
+    from pyflink.table import DataTypes
+    from pyflink.table.udf import ScalarFunction, udf
+
+    types = {
+        "BOOLEAN": DataTypes.BOOLEAN(),
+        "STRING": DataTypes.STRING(),
+        "INT": DataTypes.INT(),
+        "DOUBLE": DataTypes.DOUBLE(),
+    }
+
+    class RuleParameters(ScalarFunction):
+        """rule_parameters(event_time TIMESTAMP(3), settings STRING) -> the `rule_params` ROW
+        of its rules; `settings` is JSON: the config's values (`initial`), and
+        `bootstrap_servers` and `topic` of fraud_rules (no topic: the config only)."""
+
+        def open(self, function_context: Any) -> None:
+            self._settings: str | None = None
+            self._reader: RuleVersionReader | None = None
+            group = function_context.get_metric_group()
+            for rule in rules:
+                group.add_group("rule", rule).gauge(
+                    "version_applied", lambda rule=rule: self._applied(rule)
+                )
+            group.gauge("rule_records_skipped", lambda: self._reader_count("skipped"))
+            group.gauge("rule_reader_failures", lambda: self._reader_count("failures"))
+
+        def _applied(self, rule: str) -> int:
+            return -1 if self._reader is None else self._reader.applied(rule)
+
+        def _reader_count(self, what: str) -> int:
+            return 0 if self._reader is None else int(getattr(self._reader, what))
+
+        def eval(self, rowtime: Any, settings_json: Any) -> Any:
+            if self._reader is None:
+                # by module, not by closure: this class travels to the workers pickled, and
+                # the process's readers (with their locks and threads) must not
+                from udfs.rule_parameters import READERS
+
+                text = settings_json if isinstance(settings_json, str) else settings_json.iloc[0]
+                self._reader = READERS.acquire(text)
+                self._settings = text
+            times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
+            return self._reader.frame_at(times, rules)
+
+        def close(self) -> None:
+            if self._settings is not None:
+                from udfs.rule_parameters import READERS
+
+                READERS.release(self._settings)
+                self._reader = self._settings = None
+
+    fields = columns(rules)
+    result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in fields.items()])
+    return udf(
+        RuleParameters(),
+        input_types=[DataTypes.TIMESTAMP(3), DataTypes.STRING()],
+        result_type=result,
+        func_type="pandas",
+        # one answer per event time and history; declared deterministic so the planner keeps
+        # the shared scoring view planned once (the other UDFs run in its operator)
+        deterministic=True,
+    )
 
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
-    """The UDFs of `UDF_RULES`, built on first access so plain imports do not load PyFlink.
-
-    SQL signature: rule_parameters(event_time TIMESTAMP(3), settings STRING) -> a ROW of
-    `columns(rules)`; `settings` is JSON: the config's values (`initial`), and
-    `bootstrap_servers` and `topic` of fraud_rules (no topic: the config only).
-    """
+    """The UDFs of `UDF_RULES`, built on first access so plain imports do not load PyFlink."""
     if name in UDF_RULES:
-        from functools import partial
-
-        from pyflink.table import DataTypes
-        from pyflink.table.udf import udf
-
-        types = {
-            "BOOLEAN": DataTypes.BOOLEAN(),
-            "STRING": DataTypes.STRING(),
-            "INT": DataTypes.INT(),
-            "DOUBLE": DataTypes.DOUBLE(),
-        }
-        fields = columns(UDF_RULES[name])
-        result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in fields.items()])
-        every_rule = UDF_RULES[name] == tuple(TUNABLE)
-        fn = udf(
-            partial(_parameters_batch, names=None if every_rule else list(fields)),
-            input_types=[DataTypes.TIMESTAMP(3), DataTypes.STRING()],
-            result_type=result,
-            func_type="pandas",
-            # one answer per event time and history; declared deterministic so the planner
-            # keeps the shared scoring view planned once (the other UDFs run in its operator)
-            deterministic=True,
-        )
+        fn = _make_udf(UDF_RULES[name])
         globals()[name] = fn
         return fn
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -4,7 +4,7 @@ import math
 import socket
 
 from benchmarks.memory_soak import _heap_mb
-from jobs.flink_client import FlinkClient
+from jobs.cluster.flink_client import FlinkClient
 
 
 def test_a_heap_flink_does_not_give_is_nan_and_the_soak_goes_on():

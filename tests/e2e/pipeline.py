@@ -25,8 +25,8 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from config import Settings, load_settings
 from config.settings import deep_merge
 from fraudctl.topics import ensure_topics
-from jobs.flink_client import FlinkClient, FlinkError
-from jobs.submit import submit
+from jobs.cluster.flink_client import FlinkClient, FlinkError
+from jobs.cluster.submit import submit
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import build_population
 from stack.layout import Layout

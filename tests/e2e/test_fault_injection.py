@@ -12,6 +12,7 @@ exactly-once sinks the topic holds no duplicate either.
 from __future__ import annotations
 
 import signal
+import time
 import uuid
 from collections import Counter
 
@@ -158,3 +159,72 @@ def test_sink_killed_and_ferretdb_restarted_while_job_runs(stack, events, expect
     finally:
         p.cancel()
         p.stop_sink()
+
+
+def test_the_rules_reader_survives_junk_and_a_broker_kill_9_then_applies_a_change(stack):
+    """Junk on fraud_rules is counted and skipped; after the broker is killed -9 and comes back,
+    `fraudctl rules set` applies in the same job within 5 s: the first transaction after the
+    change's effective time is judged by its version."""
+    import datetime as dt
+    import json as jsonlib
+
+    from confluent_kafka import Producer
+
+    from tests.jobs.crafted import Crafted
+    from tests.jobs.live_job import LiveJob, Record
+
+    settings, _, overrides = stack
+    job = LiveJob.create(settings, uuid.uuid4().hex[:10], stack=overrides)
+    rules_topic = job.settings.kafka.topics.rules
+    crafted = Crafted(t0_ms=int(time.time() * 1000))
+
+    def purchase(amount: str) -> Record:
+        value = crafted.txn(crafted.card(), (time.time() * 1000 - crafted.t0_ms) / 1000, amount)
+        return Record(value, crafted._ts(value), value["user_id"])
+
+    try:
+        first = purchase("900.00")
+        job.produce([first])
+        job.start()
+        job.read(job.settings.kafka.topics.fraud_alerts, lambda m: len(m) >= 1, 180)
+        junk = Producer({"bootstrap.servers": job.settings.kafka.bootstrap_servers})
+        for value in (
+            b"{not json",
+            jsonlib.dumps({"rule": "no_such_rule", "version": 1}).encode(),
+            jsonlib.dumps(
+                {"rule": "high_value", "version": 7, "effective_at_ms": 0,
+                 "params": {"amount_over": -1}}
+            ).encode(),
+        ):  # fmt: skip
+            junk.produce(rules_topic, key=b"high_value", value=value)
+        assert junk.flush(30) == 0
+
+        manager.kill_service(settings, "kafka", signal.SIGKILL)
+        manager.up(settings, install_missing=False)
+        back = time.time()
+        changed = jsonlib.loads(
+            job.fraudctl("rules", "set", "high_value", "amount_over=100", "--json")
+        )
+        assert changed["version"] == 1  # the junk took no version number
+
+        def judged_by_the_change() -> dict | None:
+            job.produce([purchase("150.00")])
+            alerts = job.read(job.settings.kafka.topics.fraud_alerts, lambda m: False, 1)
+            return next((a["value"] for a in alerts if a["value"]["rule_version"] == 1), None)
+
+        alert = wait_until(judged_by_the_change, 60, "an alert under the new version", 0.5)
+        detected = dt.datetime.fromisoformat(alert["detected_at"].replace("Z", "+00:00"))
+        assert alert["rule"] == "HIGH_VALUE" and alert["details"]["amount_over"] == 100.0
+        assert job.client.failovers(job.job_id) == 0, "the job restarted: not the same reader"
+        applied_after_s = detected.timestamp() - back
+        assert applied_after_s <= 5.0, f"applied {applied_after_s:.1f} s after the broker came back"
+        skipped = wait_until(
+            lambda: job.client.rule_reader_counts(job.job_id).get("rule_records_skipped"),
+            60,
+            "the job's count of skipped fraud_rules records",
+            every_s=2,
+        )
+        assert skipped >= 3
+    finally:
+        job.close()
+        job.delete_topics()

@@ -22,8 +22,8 @@ from config import Settings, load_settings
 from config.settings import deep_merge, environment_overrides
 from config.stack import PROJECT_ROOT
 from fraudctl.topics import TopicError, delete_topics, ensure_topics
-from jobs.flink_client import FlinkClient
-from jobs.submit import submit
+from jobs.cluster.flink_client import FlinkClient
+from jobs.cluster.submit import submit
 
 
 def run_overrides(uid: str, **job: Any) -> dict[str, Any]:

@@ -25,7 +25,7 @@ import uuid
 import pytest
 
 from config import Settings
-from jobs.input_progress import input_progress
+from jobs.cluster.input_progress import input_progress
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, Record
 from tests.polling import wait_until

@@ -32,7 +32,7 @@ import pytest
 
 from config import Settings
 from config.validators import duration_ms
-from jobs.input_progress import input_progress
+from jobs.cluster.input_progress import input_progress
 from stack import manager
 from tests.isolated_stack import isolated_stack
 from tests.jobs.backlog import Backlog, Outcome, assert_judged_on_time, build_backlog, collect

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from config import Settings
-from jobs.flink_client import FlinkClient
-from jobs.render import render_script
+from jobs.cluster.flink_client import FlinkClient
+from jobs.sql.render import render_script
 from tests.jobs.crafted import Crafted, build
 from tests.jobs.live_job import LiveJob, Record
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fraudctl.app import app
-from jobs.render import TARGET_DIR
+from jobs.sql.render import TARGET_DIR
 
 runner = CliRunner()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from jobs.submit import with_dedup_horizon
+from jobs.cluster.submit import with_dedup_horizon
 
 
 def _dedup(node_id: int, keys: list[str], ttl: str = "1 d") -> dict:

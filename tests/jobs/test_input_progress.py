@@ -8,7 +8,8 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from config import load_settings
-from jobs.input_progress import committed_offsets, json_reads
+from fraudctl.topics import committed_offsets
+from jobs.cluster.input_progress import json_reads
 
 
 class _Consumer:
@@ -66,7 +67,7 @@ def test_progress_waits_for_each_read_that_judges_transactions(job, reads):
 
 
 def test_a_job_that_keeps_pace_has_caught_up() -> None:
-    from jobs.input_progress import CatchUp
+    from jobs.cluster.input_progress import CatchUp
 
     # Kafka's lag counts what the last fetch left: a few hundred records, or a second's worth
     assert CatchUp(records_behind=300, read_per_s=2_000).caught_up
@@ -76,7 +77,7 @@ def test_a_job_that_keeps_pace_has_caught_up() -> None:
 
 
 def test_a_backlog_says_how_far_behind_and_how_long_at_the_current_rate() -> None:
-    from jobs.input_progress import CatchUp
+    from jobs.cluster.input_progress import CatchUp
 
     behind = CatchUp(records_behind=812_000, read_per_s=6_250)
     assert not behind.caught_up
@@ -91,6 +92,6 @@ def test_a_backlog_says_how_far_behind_and_how_long_at_the_current_rate() -> Non
     ("seconds", "text"), [(42.4, "42 s"), (200, "3 min 20 s"), (7_500, "2 h 05 min")]
 )
 def test_durations_read_as_a_person_says_them(seconds, text) -> None:
-    from jobs.input_progress import human_duration
+    from jobs.cluster.input_progress import human_duration
 
     assert human_duration(seconds) == text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.job_ids import JobIdError, resolve_job_id
+from jobs.cluster.job_ids import JobIdError, resolve_job_id
 
 A = "a1b2c3d4e5f60718293a4b5c6d7e8f90"
 B = "a1b2ff00000000000000000000000000"

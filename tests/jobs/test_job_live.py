@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from config import Settings
-from config.job import rule_names
+from config.rules import rule_names
 from stack.layout import Layout
 from tests.jobs.crafted import Crafted, build, expected_window_stats
 from tests.jobs.live_job import LiveJob

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from config import Settings, load_settings
-from mongo_sink.store import client_for
+from fraudctl.mongo import client_for
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until
@@ -68,6 +68,17 @@ def tuned(live_stack: Settings) -> dict[str, Any]:
         alerts = job.read(alerts_topic, has_alert("VELOCITY", token["B"]), 180, settle_s=5)
         history = json.loads(job.fraudctl("rules", "history", "--json"))
 
+        def listed() -> dict[str, Any]:
+            return {r["rule"]: r for r in json.loads(job.fraudctl("rules", "list", "--json"))}
+
+        # the job's metric (refreshed by Flink's metric fetcher every 10 s) catches up
+        listing = wait_until(
+            lambda: (rows := listed())["VELOCITY"]["applied"] == 1 and rows,
+            60,
+            "`rules list` to show the job applied velocity version 1",
+            every_s=2,
+        )
+
         t = job.settings.kafka.topics
         replay = _job(live_stack, uuid.uuid4().hex[:10], transactions=t.transactions, rules=t.rules)
         replay.start()
@@ -86,6 +97,7 @@ def tuned(live_stack: Settings) -> dict[str, Any]:
         "replayed": [m["value"] for m in replayed],
         "changes": changes,
         "history": history,
+        "listing": listing,
         "token": token,
     }
 
@@ -122,3 +134,11 @@ def test_a_replay_with_the_same_rules_history_gives_the_same_alert_ids(tuned) ->
     assert ids, "no alert in the tuned run"
     assert sorted(a["alert_id"] for a in tuned["replayed"]) == ids
     assert {a["rule_version"] for a in tuned["replayed"] if a["rule"] == "VELOCITY"} == {1}
+
+
+def test_rules_list_shows_each_version_written_beside_the_one_the_job_applied(tuned) -> None:
+    listing = tuned["listing"]
+    written = {rule: row["version"] for rule, row in listing.items()}
+    applied = {rule: row["applied"] for rule, row in listing.items()}
+    assert written["VELOCITY"] == written["HIGH_VALUE"] == 1
+    assert applied == written  # every rule, the untouched ones at version 0

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from jobs.flink_client import (
+from jobs.cluster.flink_client import (
     FlinkClient,
     FlinkError,
     NotEnoughSlots,

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from config import Settings
-from jobs.flink_client import FlinkClient
+from jobs.cluster.flink_client import FlinkClient
 from tests.jobs.live_job import LiveJob
 from tests.polling import wait_until
 

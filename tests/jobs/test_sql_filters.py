@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from jobs.sql_filters import (
+from jobs.sql.filters import (
     SqlFilterError,
     flink_duration,
     sql_decimal,

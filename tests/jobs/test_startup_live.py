@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from config import Settings
-from jobs.input_progress import input_progress
-from jobs.render import input_reads
+from jobs.cluster.input_progress import input_progress
+from jobs.sql.render import input_reads
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until

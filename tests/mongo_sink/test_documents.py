@@ -8,13 +8,13 @@ import json
 import bson
 import pytest
 
+from fraudctl.times import iso_ms_of
 from mongo_sink.documents import (
     DecodeError,
     RecordRef,
     dead_letter,
     decode,
     floor_bucket,
-    iso_ms,
     parse_time,
 )
 
@@ -123,5 +123,5 @@ def test_parse_time(value: object, expected: dt.datetime | None) -> None:
 
 def test_iso_ms_and_floor_bucket() -> None:
     t = utc(2026, 11, 21, 22, 47, 59, 999999)
-    assert iso_ms(t) == "2026-11-21T22:47:59.999Z"
+    assert iso_ms_of(t) == "2026-11-21T22:47:59.999Z"
     assert floor_bucket(t, 300) == utc(2026, 11, 21, 22, 45)

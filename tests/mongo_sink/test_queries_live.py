@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from config import Settings, load_settings
+from fraudctl import mongo
 from fraudctl.app import app
 from mongo_sink import store
 from mongo_sink.documents import decode
@@ -157,8 +158,8 @@ def dataset(live_stack: Settings) -> Iterator[Settings]:
     import uuid
 
     s = load_settings(mongo={"database": f"t5q_{uuid.uuid4().hex[:10]}"})
-    client = store.client_for(s)
-    db = store.database(client, s)
+    client = mongo.client_for(s)
+    db = mongo.database(client, s)
     store.ensure_indexes(db, s)
     store.write(
         db[s.mongo.alerts_collection],
@@ -251,8 +252,8 @@ def test_alerts_filters(dataset: Settings, args: list[str], expected: list[str])
 def test_injection_matches_a_user_literally_named_so_and_nothing_else(
     dataset: Settings,
 ) -> None:
-    client = store.client_for(dataset)
-    coll = store.database(client, dataset)[dataset.mongo.alerts_collection]
+    client = mongo.client_for(dataset)
+    coll = mongo.database(client, dataset)[dataset.mongo.alerts_collection]
     literal = alert(
         "a8",
         "23:10:00",

@@ -10,6 +10,7 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError, OperationFailure
 
 from config import load_settings
+from fraudctl import mongo
 from mongo_sink import store
 
 
@@ -50,7 +51,7 @@ FERRETDB_STOPPED = OperationFailure(
     ids=["ferretdb-stopped", "shutdown", "interrupted", "no-code", "reconnect"],
 )
 def test_server_going_away_keeps_the_batch_for_a_retry(exc: Exception, strategy: str) -> None:
-    with pytest.raises(store.MongoUnavailable):
+    with pytest.raises(mongo.MongoUnavailable):
         store.write(RaisingCollection(exc), [{"_id": "a"}], strategy)  # type: ignore[arg-type]
 
 
@@ -59,7 +60,7 @@ def test_index_creation_while_the_server_stops_is_retried() -> None:
     m = settings.mongo
     names = (m.alerts_collection, m.window_stats_collection, m.dead_letters_collection)
     db = {name: RaisingCollection(FERRETDB_STOPPED) for name in names}
-    with pytest.raises(store.MongoUnavailable):
+    with pytest.raises(mongo.MongoUnavailable):
         store.ensure_indexes(db, settings)  # type: ignore[arg-type]
 
 

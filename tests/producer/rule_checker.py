@@ -1,6 +1,6 @@
-"""A small, independent pure-Python version of the detection rules of docs/contract.md (defaults),
-used to measure what the generated traffic would trip. It parses the emitted bytes, not generator
-state, and has its own haversine."""
+"""A small, independent pure-Python version of the detection rules of docs/contract.md, used to
+measure what the generated traffic would trip. It parses the emitted bytes, not generator state,
+and has its own haversine; the limits are the rules' config defaults (config/rules.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,10 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-MIN = 60_000
+from config.rules import Rules
+from config.validators import duration_ms
+
+RULES = Rules()
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -69,18 +72,19 @@ def parse_valid(values: list[bytes]) -> list[dict[str, Any]]:
     return out
 
 
-def _hop_windows_over(times: list[int], threshold: int) -> set[int]:
-    """Starts of 5-min windows sliding by 1 min holding more than `threshold` of `times`."""
+def _hop_windows_over(times: list[int], threshold: int, window: int, slide: int) -> set[int]:
+    """Starts of `window`-long windows sliding by `slide` (ms) holding more than `threshold`
+    of `times`."""
     hits = set()
     times = sorted(times)
     for i in range(len(times) - threshold):
         j = i + threshold
         lo, hi = times[i], times[j]
-        # windows [s, s + 5 min) with s a whole minute, s <= lo and hi < s + 5 min
-        s = (lo // MIN) * MIN
-        while s > hi - 5 * MIN:
+        # windows [s, s + window) with s a whole slide, s <= lo and hi < s + window
+        s = (lo // slide) * slide
+        while s > hi - window:
             hits.add(s)
-            s -= MIN
+            s -= slide
     return hits
 
 
@@ -93,34 +97,49 @@ def check_rules(records: list[dict[str, Any]]) -> list[tuple[str, str, int]]:
     for r in records:
         by_card[r["card_number"]].append(r)
         by_device[r["device_id"]].append(r)
-        if r["amount"] > 500.0:
+        if r["amount"] > float(RULES.high_value.amount_over):
             alerts.append(("HIGH_VALUE", r["card_number"], r["t"]))
     for card, txns in by_card.items():
         txns.sort(key=lambda r: r["t"])
-        for s in _hop_windows_over([r["t"] for r in txns], 3):
+        velocity = RULES.velocity
+        window, slide = duration_ms(velocity.window), duration_ms(velocity.slide)
+        for s in _hop_windows_over([r["t"] for r in txns], velocity.max_count, window, slide):
             alerts.append(("VELOCITY", card, s))
         for a, b in itertools.pairwise(txns):
             gap = b["t"] - a["t"]
             la, lb = a["location"], b["location"]
-            if la["city"] != lb["city"] and gap <= 10 * MIN:
+            if la["city"] != lb["city"] and gap <= duration_ms(RULES.geo_hop.within):
                 alerts.append(("GEO_HOP", card, b["t"]))
             d = haversine_km(la["lat"], la["lon"], lb["lat"], lb["lon"])
             hours = max(gap, 1) / 3_600_000
-            if d > 100 and d / hours > 900:
+            travel = RULES.impossible_travel
+            if d > travel.min_distance_km and d / hours > travel.max_speed_kmh:
                 alerts.append(("IMPOSSIBLE_TRAVEL", card, b["t"]))
         probes: list[dict[str, Any]] = []
+        testing = RULES.card_testing
         for r in txns:
-            if r["amount"] < 2.0:
+            if r["amount"] < float(testing.probe_under):
                 probes.append(r)
                 continue
-            if r["amount"] > 200.0 and len(probes) >= 3 and r["t"] - probes[-3]["t"] <= 10 * MIN:
+            n = testing.min_probes
+            if (
+                r["amount"] > float(testing.charge_over)
+                and len(probes) >= n
+                and r["t"] - probes[-n]["t"] <= duration_ms(testing.within)
+            ):
                 alerts.append(("CARD_TESTING", card, r["t"]))
             probes = []
+    sharing = RULES.device_sharing
+    window, slide = duration_ms(sharing.window), duration_ms(sharing.slide)
     for device, txns in by_device.items():
         users_by_time = sorted((r["t"], r["user_id"]) for r in txns)
-        starts = {(t // MIN) * MIN - k * MIN for t, _ in users_by_time for k in range(5)}
+        starts = {
+            (t // slide) * slide - k * slide
+            for t, _ in users_by_time
+            for k in range(window // slide)
+        }
         for s in sorted(starts):
-            users = {u for t, u in users_by_time if s <= t < s + 5 * MIN}
-            if len(users) > 3:
+            users = {u for t, u in users_by_time if s <= t < s + window}
+            if len(users) > RULES.device_sharing.max_users:
                 alerts.append(("DEVICE_SHARING", device, s))
     return alerts

@@ -1,5 +1,5 @@
 """Every rule's given/expect cases (sql_templates/rules/<rule>.cases.yaml), run in-process by the
-PyFlink harness of jobs/rule_cases.py: one local job per rule, no Kafka, no cluster."""
+PyFlink harness of tests/rules/harness.py: one local job per rule, no Kafka, no cluster."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Callable
 import pytest
 
 from config import load_settings
-from config.job import rule_names
-from jobs.render import risk_score_params
-from jobs.rule_cases import Case, Outcome, input_rows, load_cases, mismatches, run_rule
+from config.rules import rule_names
+from jobs.sql.render import risk_score_params
+from tests.rules.harness import Case, Outcome, input_rows, load_cases, mismatches, run_rule
 from udfs.risk_score import RiskParams
 
 CASES = [(rule, k, case) for rule in rule_names() for k, case in enumerate(load_cases(rule))]

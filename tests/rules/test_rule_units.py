@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 
 from config import load_settings
-from config.job import rule_names
-from jobs.render import RULES_DIR, parse_script, render_script
-from jobs.rule_cases import case_file, harness_script, load_cases
+from config.rules import rule_names
+from jobs.sql.render import RULES_DIR, parse_script, render_script
+from tests.rules.harness import case_file, harness_script, load_cases
 
 
 def test_every_rule_has_a_template_and_a_case_file():
@@ -36,7 +36,7 @@ def test_each_rule_has_hits_and_near_misses(rule):
 @pytest.mark.parametrize("rule", rule_names())
 def test_each_rule_template_holds_its_views_and_its_sink(rule):
     text = render_script(load_settings(), python_files="")
-    for name in (f"{rule}_candidates", f"`{rule}_alerts`", f"`{rule}_alerts_kafka`"):
+    for name in (f"`{rule}_candidates`", f"`{rule}_alerts`", f"`{rule}_alerts_kafka`"):
         assert f"CREATE TEMPORARY {'TABLE' if 'kafka' in name else 'VIEW'} {name}" in text
     assert f"INSERT INTO `{rule}_alerts_kafka` SELECT * FROM `{rule}_alerts`" in text
 
@@ -54,7 +54,7 @@ def test_the_harness_source_has_the_job_views_columns_and_types(tmp_path):
     """The harness feeds every rule one table; each view of the job a rule reads has the same
     columns and types in it (the per-transaction rules' view only some of them), and
     `rule_params` there holds the fields of every rule (each view's only those of its rules)."""
-    from jobs.submit import statement_set, table_environment
+    from jobs.cluster.submit import statement_set, table_environment
 
     settings = load_settings()
     job = parse_script(render_script(settings, python_files=""))

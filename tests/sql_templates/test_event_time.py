@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from jobs.render import environment
+from jobs.sql.render import environment
 
 CASES = [
     ("2026-11-21T22:40:18.123Z", "2026-11-21 22:40:18.123"),

@@ -9,9 +9,9 @@ import re
 import pytest
 
 from config import load_settings
-from config.job import rule_names
-from jobs.render import render_script
-from jobs.submit import compile_job, explain
+from config.rules import rule_names
+from jobs.cluster.submit import compile_job, explain
+from jobs.sql.render import render_script
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,8 @@ import pytest
 from jinja2 import UndefinedError
 
 from config import ConfigError, load_settings
-from config.job import rule_names
-from jobs.render import (
+from config.rules import rule_names
+from jobs.sql.render import (
     environment,
     input_reads,
     parse_script,
@@ -129,8 +129,8 @@ def test_every_read_of_the_input_topic_batches_its_fetches_for_at_most_the_fetch
 def test_each_read_of_the_input_topic_commits_in_the_consumer_group_progress_watches(
     per_transaction_read: str,
 ):
-    # jobs/input_progress.py tells how far the job has read from these groups' offsets: a read
-    # the templates named otherwise would never look done (or a missing one always would)
+    # jobs/cluster/input_progress.py tells how far the job has read from these groups' offsets:
+    # a read the templates named otherwise would never look done (or a missing one always would)
     s = load_settings(job={"per_transaction_read": per_transaction_read})
     text = render_script(s, python_files="")
     sources = re.findall(r"CREATE TEMPORARY TABLE `?(transactions\w*)`? \((.*?)\n\);", text, re.S)
@@ -266,7 +266,7 @@ def test_ship_udfs_adds_python_files(tmp_path):
 
 
 def test_every_template_opens_with_a_sql_comment():
-    from jobs.render import TEMPLATES_DIR
+    from jobs.sql.render import TEMPLATES_DIR
 
     for path in TEMPLATES_DIR.rglob("*.sql.j2"):
         if path.name == "macros.sql.j2":

@@ -9,7 +9,7 @@ import types
 import pytest
 
 from config import Settings
-from jobs.flink_client import FlinkClient
+from jobs.cluster.flink_client import FlinkClient
 from stack import manager
 from tests.conftest import pytest_runtest_setup
 

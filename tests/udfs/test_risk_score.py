@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from config import load_settings
-from jobs.render import risk_score_params
+from jobs.sql.render import risk_score_params
 from udfs.risk_score import RiskParams, _score_batch, features, risk_score, risk_scores
 
 

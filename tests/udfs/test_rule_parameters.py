@@ -1,15 +1,24 @@
-"""The job's view of the rule parameters: versions by event time (udfs/rule_parameters.py) and
-the validation of a change (config/rule_changes.py)."""
+"""The job's view of the rule parameters: versions by event time, the supervised reader of
+fraud_rules (udfs/rule_parameters.py), and the validation of a change (config/rule_changes.py).
+The reader's Kafka consumer is a stand-in here; tests/jobs/test_rule_tuning_live.py runs the
+real one against a broker that is killed and junk records on the topic."""
 
 from __future__ import annotations
 
 import json
+import threading
+from typing import Any
 
+import numpy as np
 import pytest
 
-from config.job import Rules
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
-from udfs.rule_parameters import TUNABLE, ParameterHistory, RuleVersion, columns
+from config.rules import Rules
+from tests.polling import wait_until
+from udfs import rule_parameters as rp
+from udfs.rule_parameters import ParameterHistory, RuleVersion, RuleVersionReader, columns
+
+VELOCITY = {"enabled": True, "severity": "HIGH", "max_count": 2}
 
 
 @pytest.fixture
@@ -27,9 +36,7 @@ def test_without_any_change_every_transaction_gets_the_config(history) -> None:
 
 
 def test_a_version_applies_from_its_effective_time_on(history) -> None:
-    history.add(
-        RuleVersion("velocity", 1, 1_000, {"enabled": True, "severity": "HIGH", "max_count": 2})
-    )
+    history.add(RuleVersion("velocity", 1, 1_000, VELOCITY))
     cols = {k: v.tolist() for k, v in history.columns_at([999, 1_000, 5_000]).items()}
     assert cols["velocity_version"] == [0, 1, 1]
     assert cols["velocity_max_count"] == [3, 2, 2]
@@ -38,27 +45,27 @@ def test_a_version_applies_from_its_effective_time_on(history) -> None:
 
 
 def test_versions_are_ordered_by_effective_time_whatever_order_they_arrive_in(history) -> None:
-    full = {"enabled": True, "severity": "HIGH"}
-    history.add(RuleVersion("velocity", 2, 2_000, {**full, "max_count": 5}))
-    history.add(RuleVersion("velocity", 1, 1_000, {**full, "max_count": 2}))
+    history.add(RuleVersion("velocity", 2, 2_000, {**VELOCITY, "max_count": 5}))
+    history.add(RuleVersion("velocity", 1, 1_000, VELOCITY))
     assert history.columns_at([1_500, 2_500])["velocity_max_count"].tolist() == [2, 5]
     assert history.latest("velocity").version == 2
 
 
-def test_a_record_round_trips_and_a_bad_one_is_refused() -> None:
+def test_a_record_round_trips_and_one_that_is_not_a_valid_version_is_refused() -> None:
     v = RuleVersion("velocity", 3, 42, {"max_count": 2}, changed_by="ana")
     assert RuleVersion.from_json(v.to_json()) == v
-    with pytest.raises(ValueError, match="unknown rule"):
-        RuleVersion.from_json(RuleVersion("nope", 1, 1, {}).to_json())
-    with pytest.raises(ValueError, match="unknown parameters"):
-        RuleVersion.from_json(RuleVersion("velocity", 1, 1, {"window": "1 h"}).to_json())
+    refused = {
+        "unknown rule": RuleVersion("nope", 1, 1, {}),
+        "unknown parameters": RuleVersion("velocity", 1, 1, {"window": "1 h"}),
+        "greater than 0": RuleVersion("velocity", 1, 1, {"max_count": 0}),
+        "'LOW', 'MEDIUM', 'HIGH' or 'CRITICAL'": RuleVersion("velocity", 1, 1, {"severity": "x"}),
+        "versions start at 1": RuleVersion("velocity", 0, 1, {"max_count": 2}),
+    }
+    for message, version in refused.items():
+        with pytest.raises(ValueError, match=message):
+            RuleVersion.from_json(version.to_json())
     with pytest.raises(ValueError, match="not a rule version"):
         RuleVersion.from_json(b"{not json")
-
-
-def test_every_run_time_parameter_is_a_config_field_of_its_rule() -> None:
-    for rule, keys in TUNABLE.items():
-        assert set(keys) <= set(type(getattr(Rules(), rule)).model_fields), rule
 
 
 def test_a_change_is_validated_like_the_config() -> None:
@@ -82,66 +89,147 @@ def test_a_change_is_validated_like_the_config() -> None:
         changed_parameters(rules, "velocity", current, {})
 
 
-def test_the_job_side_batch_follows_a_change_within_and_after_a_batch() -> None:
-    import numpy as np
+def _reader() -> RuleVersionReader:
+    return RuleVersionReader({"initial": initial_parameters(Rules()), "topic": None})
 
-    from udfs.rule_parameters import TopicFollower
 
-    follower = TopicFollower({"initial": initial_parameters(Rules()), "topic": None})
+def test_a_batch_follows_a_change_within_and_after_it() -> None:
+    reader = _reader()
+    rules = ("velocity", "high_value")
     batch = np.arange(0, 10_000, 1_000, dtype=np.int64)
-    assert follower.frame_at(batch)["velocity_max_count"].tolist() == [3] * 10
-    follower._add([RuleVersion("velocity", 1, 4_500, {"max_count": 2})])
-    assert follower.frame_at(batch)["velocity_max_count"].tolist() == [3] * 5 + [2] * 5
-    later = batch + 20_000
-    frame = follower.frame_at(later)
-    assert frame["velocity_max_count"].tolist() == [2] * 10
-    assert frame["velocity_version"].tolist() == [1] * 10
-    assert frame["high_value_version"].tolist() == [0] * 10
-    assert len(follower.frame_at(later[:3])) == 3
+    assert reader.frame_at(batch, rules)["velocity_max_count"].tolist() == [3] * 10
+    reader._add([RuleVersion("velocity", 1, 4_500, VELOCITY)])
+    assert reader.frame_at(batch, rules)["velocity_max_count"].tolist() == [3] * 5 + [2] * 5
+    later = reader.frame_at(batch + 20_000, rules)
+    assert later["velocity_max_count"].tolist() == [2] * 10
+    assert later["velocity_version"].tolist() == [1] * 10
+    assert later["high_value_version"].tolist() == [0] * 10
+    assert len(reader.frame_at(batch[:3] + 20_000, rules)) == 3
+    assert reader.applied("velocity") == 1 and reader.applied("high_value") == 0
 
 
-def test_two_readers_asking_for_their_own_columns_each_follow_a_change() -> None:
-    """The job's two Python operators share one follower, each asking for its rules' columns;
-    their batches interleave, and each keeps its rows between batches of one set of versions."""
-    import numpy as np
-
-    from udfs.rule_parameters import TopicFollower
-
-    follower = TopicFollower({"initial": initial_parameters(Rules()), "topic": None})
-    per_transaction = ["high_value_version", "high_value_amount_over"]
-    counted = ["velocity_max_count"]
+def test_each_read_gets_its_own_rules_fields_and_both_follow_a_change() -> None:
+    """The job's two Python operators share one reader, each asking for its own rules; their
+    batches interleave, each keeps its rows between batches of one set of versions."""
+    reader = _reader()
     batch = np.arange(0, 10_000, 1_000, dtype=np.int64)
-    assert list(follower.frame_at(batch, per_transaction).columns) == per_transaction
-    assert follower.frame_at(batch, counted)["velocity_max_count"].tolist() == [3] * 10
-    assert (
-        follower.frame_at(batch[:4], per_transaction)["high_value_amount_over"].tolist()
-        == [500.0] * 4
+    per_transaction = reader.frame_at(batch, ("high_value",))
+    assert list(per_transaction.columns) == list(columns(["high_value"]))
+    assert reader.frame_at(batch, ("velocity",))["velocity_max_count"].tolist() == [3] * 10
+    reader._add([RuleVersion("high_value", 1, 4_500, {"amount_over": 400.0})])
+    across = reader.frame_at(batch, ("high_value",))
+    assert across["high_value_amount_over"].tolist() == [500.0] * 5 + [400.0] * 5
+    assert reader.frame_at(batch, ("velocity",))["velocity_max_count"].tolist() == [3] * 10
+
+
+class _Message:
+    def __init__(self, value: bytes | None, offset: int, error: Any = None) -> None:
+        self._value, self._offset, self._error = value, offset, error
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def offset(self) -> int:
+        return self._offset
+
+    def error(self) -> Any:
+        return self._error
+
+
+class _Consumer:
+    """A consumer of a one-partition topic whose polls follow `script`: a record's bytes, None
+    (nothing yet), or an exception to raise. Counts the consumers made and closed."""
+
+    made = 0
+    closed = 0
+
+    def __init__(self, script: list[Any]) -> None:
+        self.script = script
+        type(self).made += 1
+
+    def assignment(self) -> list[int]:
+        return [0]
+
+    def poll(self, timeout: float) -> _Message | None:
+        if not self.script:
+            threading.Event().wait(0.01)
+            return None
+        step = self.script.pop(0)
+        if isinstance(step, Exception):
+            raise step
+        return None if step is None else _Message(step, 0)
+
+    def close(self) -> None:
+        type(self).closed += 1
+
+
+def _following(monkeypatch, scripts: list[list[Any]]) -> RuleVersionReader:
+    """A reader following a topic through consumers that play `scripts` one after the other
+    (each failure makes the reader start over with the next)."""
+    _Consumer.made = _Consumer.closed = 0
+    remaining = list(scripts)
+    monkeypatch.setattr(rp, "_read_to_end", lambda *a, **k: [])
+    monkeypatch.setattr(
+        RuleVersionReader, "_new_consumer", lambda self: _Consumer(remaining.pop(0))
     )
-    follower._add([RuleVersion("high_value", 1, 4_500, {"amount_over": 400.0})])
-    later = batch + 20_000
-    assert (
-        follower.frame_at(later, per_transaction)["high_value_amount_over"].tolist() == [400.0] * 10
+    monkeypatch.setattr(RuleVersionReader, "BACKOFF_S", (0.01, 0.05))
+    reader = RuleVersionReader(
+        {"initial": initial_parameters(Rules()), "topic": "fraud_rules", "bootstrap_servers": ""}
     )
-    assert follower.frame_at(later, counted)["velocity_max_count"].tolist() == [3] * 10
-    across = follower.frame_at(batch, per_transaction)
-    assert across["high_value_version"].tolist() == [0] * 5 + [1] * 5
-    assert list(follower.frame_at(later[:2]).columns) == list(columns())
+    reader.start()
+    return reader
 
 
-def test_each_scoring_gets_the_parameters_of_its_own_rules_only() -> None:
-    """The per-transaction rules' read and the others' each carry back from Python only the
-    fields of their rules; together they are every field, each once."""
-    import pandas as pd
+def _version(n: int, max_count: int) -> bytes:
+    return RuleVersion("velocity", n, 1_000 * n, {**VELOCITY, "max_count": max_count}).to_json()
 
-    from udfs.rule_parameters import PER_TRANSACTION_RULES, UDF_RULES, _parameters_batch
 
-    settings = json.dumps({"initial": initial_parameters(Rules()), "topic": None})
-    times = pd.Series(pd.to_datetime([1_000, 2_000], unit="ms"))
-    per_transaction = columns(UDF_RULES["per_transaction_rule_parameters_udf"])
-    counted = columns(UDF_RULES["counted_rule_parameters_udf"])
-    assert set(per_transaction) == set(columns(PER_TRANSACTION_RULES))
-    assert sorted([*per_transaction, *counted]) == sorted(columns())
-    frame = _parameters_batch(times, settings, names=list(per_transaction))
-    assert list(frame.columns) == list(per_transaction)
-    assert frame["high_value_amount_over"].tolist() == [500.0, 500.0]
-    assert list(_parameters_batch(times, settings).columns) == list(columns())
+def test_junk_on_the_topic_is_counted_and_skipped_and_the_reader_goes_on(monkeypatch) -> None:
+    reader = _following(
+        monkeypatch,
+        [[b"{not json", _version(1, 2), json.dumps({"rule": "velocity"}).encode(),
+          RuleVersion("velocity", 2, 2_000, {"max_count": -4}).to_json().encode(),
+          _version(3, 5)]],
+    )  # fmt: skip
+    try:
+        wait_until(lambda: reader.applied("velocity") == 3, 10, "version 3 applied")
+        assert reader.skipped == 3
+        assert reader.history.columns_at([1_500])["velocity_max_count"].tolist() == [2]
+    finally:
+        reader.stop()
+
+
+def test_a_failing_consumer_is_replaced_and_the_reader_goes_on(monkeypatch) -> None:
+    from confluent_kafka import KafkaError, KafkaException
+
+    reader = _following(
+        monkeypatch,
+        [
+            [_version(1, 2), RuntimeError("the consumer broke")],
+            [KafkaException(KafkaError(KafkaError._TRANSPORT, fatal=True))],
+            [_version(2, 6)],
+        ],
+    )
+    try:
+        wait_until(lambda: reader.applied("velocity") == 2, 10, "version 2 applied")
+        assert reader.failures == 2
+        assert _Consumer.closed == 2  # each broken consumer closed before the next
+    finally:
+        reader.stop()
+    assert _Consumer.closed == 3
+    assert not reader._thread.is_alive()
+
+
+def test_the_udfs_of_one_worker_share_one_reader_until_the_last_closes(monkeypatch) -> None:
+    started, stopped = [], []
+    monkeypatch.setattr(RuleVersionReader, "start", lambda self: started.append(self))
+    monkeypatch.setattr(RuleVersionReader, "stop", lambda self: stopped.append(self))
+    settings = json.dumps({"initial": initial_parameters(Rules()), "topic": "fraud_rules"})
+    readers = rp._Readers()
+    first, second = readers.acquire(settings), readers.acquire(settings)
+    assert first is second and started == [first]
+    readers.release(settings)
+    assert stopped == []
+    readers.release(settings)
+    assert stopped == [first]
+    assert readers.acquire(settings) is not first  # a new job's UDF starts a new reader

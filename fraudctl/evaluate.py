@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mongo_sink.documents import parse_time
-from producer.scenarios import SCENARIOS
+from config.producer import SCENARIO_RULES
+from fraudctl.times import parse_time
 
 DEFAULT_SLACK = dt.timedelta(minutes=5)
 
@@ -78,6 +78,8 @@ class Score:
     alerts: int = 0
     true_positives: int = 0
     false_positives: int = 0
+    # alerts of a rule no scenario is labelled with: neither right nor wrong by the truth
+    unlabelled: int = 0
     scenarios: int = 0
     recalled: int = 0
 
@@ -99,6 +101,7 @@ class Score:
             "alerts": self.alerts,
             "tp": self.true_positives,
             "fp": self.false_positives,
+            "unlabelled": self.unlabelled,
             "scenarios": self.scenarios,
             "recalled": self.recalled,
             "precision": r(self.precision),
@@ -169,8 +172,9 @@ def within_truth_span(
     return [a for a in alerts if (t := parse_time(a.get("event_time"))) is None or lo <= t <= hi]
 
 
-# rules the producer's scenarios are labelled with; others (RISK_SCORE) have no ground truth
-LABELLED_RULES = frozenset(spec.expected_rule for spec in SCENARIOS.values())
+# rules the producer's scenarios are labelled with; the alerts of any other rule have no ground
+# truth to be right or wrong against: `unlabelled`
+LABELLED_RULES = frozenset(SCENARIO_RULES.values())
 
 
 def _minutes(delta: dt.timedelta) -> str:
@@ -245,11 +249,13 @@ def evaluate(
         rule = str(alert.get("rule"))
         score = rules.setdefault(rule, Score(rule))
         score.alerts += 1
-        if rule not in LABELLED_RULES:
-            # no producer scenario ever expects this rule (RISK_SCORE), so the truth cannot
-            # call its alerts right or wrong: listed, left out of precision and the ALL row
-            continue
         total.alerts += 1
+        if rule not in LABELLED_RULES:
+            # no producer scenario expects this rule, so the truth cannot call its alerts
+            # right or wrong: counted as unlabelled, left out of precision
+            score.unlabelled += 1
+            total.unlabelled += 1
+            continue
         hit = [sc for sc in by_rule_sc.get(rule, ()) if matches(alert, sc, slack)]
         if hit:
             score.true_positives += 1

@@ -208,29 +208,56 @@ class FlinkClient:
             )
         return rows
 
+    def _operator_metrics(
+        self, job_id: str, suffix: str, aggregate: str, sources_only: bool = False
+    ) -> list[tuple[str, float]]:
+        """(metric id, value aggregated over subtasks) of every operator metric of the job
+        whose id ends with `.<suffix>` (on source vertices only, with `sources_only`)."""
+        out = []
+        for v in self.job(job_id).get("vertices", []):
+            if sources_only and not v.get("name", "").startswith("Source: "):
+                continue
+            path = f"/jobs/{job_id}/vertices/{v['id']}/subtasks/metrics"
+            names = [m["id"] for m in self._request("GET", path) if m["id"].endswith(f".{suffix}")]
+            if names:
+                params = {"get": ",".join(names), "agg": aggregate}
+                for m in self._request("GET", path, params=params):
+                    out.append((m["id"], float(m.get(aggregate, 0) or 0)))
+        return out
+
     def source_metric(self, job_id: str, metric: str, aggregate: str = "sum") -> dict[str, float]:
         """Operator metric `metric` of each source of the job (`numRecordsOut`,
         `pendingRecords`, `sourceIdleTime`, ...), aggregated over its subtasks (`sum`, `max`
         or `min`), by source name (`transactions`, ...); a source that has not registered it
         yet is left out."""
+        combine = {"sum": lambda a, b: a + b, "max": max, "min": min}[aggregate]
         out: dict[str, float] = {}
-        for v in self.job(job_id).get("vertices", []):
-            if not v.get("name", "").startswith("Source: "):
+        for metric_id, value in self._operator_metrics(job_id, metric, aggregate, True):
+            if not metric_id.startswith("Source__"):
                 continue
-            path = f"/jobs/{job_id}/vertices/{v['id']}/subtasks/metrics"
-            names = [
-                m["id"]
-                for m in self._request("GET", path)
-                if m["id"].startswith("Source__") and m["id"].endswith(f".{metric}")
-            ]
-            if not names:
-                continue
-            for m in self._request("GET", path, params={"get": ",".join(names), "agg": aggregate}):
-                source = m["id"].removeprefix("Source__").split("[", 1)[0]
-                value = float(m.get(aggregate, 0) or 0)
-                combine = {"sum": lambda a, b: a + b, "max": max, "min": min}[aggregate]
-                out[source] = combine(out[source], value) if source in out else value
+            source = metric_id.removeprefix("Source__").split("[", 1)[0]
+            out[source] = combine(out[source], value) if source in out else value
         return out
+
+    def rule_versions_applied(self, job_id: str) -> dict[str, int]:
+        """Per rule, the version of its run-time parameters the job has applied (the metric
+        `rule.<rule>.version_applied` of udfs/rule_parameters.py): the lowest over the Python
+        operators that report it, each reading fraud_rules itself; -1 until a reader has
+        started."""
+        out: dict[str, int] = {}
+        for metric_id, value in self._operator_metrics(job_id, "version_applied", "min"):
+            rule = metric_id.rsplit(".", 2)[-2]
+            out[rule] = min(out.get(rule, int(value)), int(value))
+        return out
+
+    def rule_reader_counts(self, job_id: str) -> dict[str, int]:
+        """The job's fraud_rules readers' counts, summed: `rule_records_skipped` (records
+        that were not valid versions) and `rule_reader_failures` (times a reader started
+        over)."""
+        return {
+            name: int(sum(v for _, v in self._operator_metrics(job_id, name, "sum")))
+            for name in ("rule_records_skipped", "rule_reader_failures")
+        }
 
     def source_records(self, job_id: str) -> dict[str, int]:
         """Records each source of the job has emitted so far (summed over its subtasks), by

@@ -36,36 +36,52 @@ def _kafka_failure(exc: Exception) -> None:
 
 @rules_app.command("list")
 def list_rules(config: ConfigOption = None, json_out: JsonOption = False) -> None:
-    """Every rule's parameters in force now, with their version (0 = the config file)."""
-    from jobs.rule_versions import current_history
-    from udfs.rule_parameters import TUNABLE
+    """Every rule's parameters in force now: the version written (0 = the config file) and
+    the version the running job has applied, one line per parameter."""
+    from config.rules import rule_names
+    from jobs.rule_admin.versions import applied_versions, current_history
 
     s = settings(config)
     try:
         history = current_history(s)
     except (RuntimeError, TimeoutError, KafkaException) as exc:
         _kafka_failure(exc)
-    rows: list[dict[str, Any]] = []
-    for rule in TUNABLE:
+    applied = applied_versions(s) or {}
+    rules: list[dict[str, Any]] = []
+    for rule in rule_names():
         v = history.latest(rule)
-        rows.append(
+        rules.append(
             {
                 "rule": rule.upper(),
                 "version": v.version,
-                **{"parameters": v.params},
+                "applied": applied.get(rule),
+                "parameters": v.params,
                 "effective_at": v.effective_at or "config",
                 "changed_by": v.changed_by or "",
             }
         )
     if json_out:
-        print_json(rows)
+        print_json(rules)
         return
-    for row in rows:
-        row["parameters"] = ", ".join(f"{k}={val}" for k, val in row["parameters"].items())
+    rows = []
+    for r in rules:
+        applied_text = "-" if r["applied"] is None or r["applied"] < 0 else f"v{r['applied']}"
+        for i, (key, value) in enumerate(r["parameters"].items()):
+            first = i == 0
+            rows.append(
+                {
+                    "rule": r["rule"] if first else "",
+                    "written": f"v{r['version']}" if first else "",
+                    "applied": applied_text if first else "",
+                    "parameter": key,
+                    "value": value,
+                }
+            )
     print_table(
         rows,
-        ["rule", "version", "parameters", "effective_at", "changed_by"],
-        f"rule parameters ({s.kafka.topics.rules})",
+        ["rule", "written", "applied", "parameter", "value"],
+        f"rule parameters ({s.kafka.topics.rules}; applied: by the running job "
+        f"{s.flink.job_name}, - when none runs)",
     )
 
 
@@ -94,12 +110,14 @@ def set_rule(
     change is kept in MongoDB rule_changes with your OS user, and alerts fired under it carry
     its rule_version.
     """
-    from jobs.rule_versions import publish_change
+    from jobs.rule_admin.versions import RuleChangeConflict, publish_change
 
     s = settings(config)
     changes = _parse_assignments(assignments)
     try:
         old, new = publish_change(s, rule.lower(), changes)
+    except RuleChangeConflict as exc:
+        fail(str(exc), code=3)
     except RuleChangeError as exc:
         fail(str(exc), code=2)
     except (RuntimeError, TimeoutError, KafkaException) as exc:
@@ -133,7 +151,7 @@ def history(
     """Every change made with `rules set` (from MongoDB rule_changes), oldest first."""
     from pymongo.errors import PyMongoError
 
-    from jobs.rule_versions import change_log
+    from jobs.rule_admin.versions import change_log
 
     s = settings(config)
     try:

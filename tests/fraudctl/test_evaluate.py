@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from mongo_sink.evaluate import evaluate, read_truth
+from fraudctl.evaluate import evaluate, read_truth
 
 
 def sc(
@@ -175,8 +175,9 @@ def test_cli_reads_alerts_file_and_prints_json(tmp_path: Path) -> None:
     assert "VELOCITY" in table.stdout and "0.5556" in table.stdout
 
 
-def test_rules_without_ground_truth_are_listed_but_unscored() -> None:
-    """RISK_SCORE has no producer scenario: its alerts are neither TP nor FP."""
+def test_rules_without_ground_truth_are_counted_as_unlabelled() -> None:
+    """A rule no producer scenario is labelled with: its alerts are neither TP nor FP, and
+    are counted as unlabelled, in its row and in ALL."""
     risk = {
         "alert_id": "r1", "rule": "RISK_SCORE", "entity_type": "card", "entity_id": "A",
         "transaction_ids": ["t1"], "event_time": "2026-11-21T22:01:00.000Z",
@@ -184,13 +185,18 @@ def test_rules_without_ground_truth_are_listed_but_unscored() -> None:
     base = evaluate(ALERTS, read_truth(truth_lines()))
     with_risk = evaluate([*ALERTS, risk], read_truth(truth_lines()))
     row = next(r for r in with_risk["by_rule"] if r["rule"] == "RISK_SCORE")
-    assert (row["alerts"], row["tp"], row["fp"], row["precision"]) == (1, 0, 0, None)
-    assert with_risk["all"] == base["all"]
+    assert (row["alerts"], row["tp"], row["fp"], row["unlabelled"]) == (1, 0, 0, 1)
+    assert row["precision"] is None
+    assert with_risk["all"] == {
+        **base["all"],
+        "alerts": base["all"]["alerts"] + 1,
+        "unlabelled": base["all"]["unlabelled"] + 1,
+    }
 
 
 def test_alerts_outside_the_truths_period_are_not_judged() -> None:
     """An alert from another producer run (a day later) is neither TP nor FP by default."""
-    from mongo_sink.evaluate import within_truth_span
+    from fraudctl.evaluate import within_truth_span
 
     other_run = {
         "alert_id": "x1", "rule": "VELOCITY", "entity_type": "card", "entity_id": "Q",

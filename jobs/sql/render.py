@@ -18,17 +18,18 @@ from typing import Any
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from config import Settings
-from config.job import rule_names
 from config.rule_changes import initial_parameters
+from config.rules import RuleInput, rule_models, rule_names, rules_reading, runtime_parameters
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
-from jobs.sql_filters import FILTERS
-from udfs.rule_parameters import PER_TRANSACTION_RULES, TUNABLE, rule_columns
+from jobs.sql.filters import FILTERS
 from udfs.rule_parameters import columns as rule_params_columns
+from udfs.rule_parameters import rule_columns
 
 TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
 TARGET_DIR = PROJECT_ROOT / "target"
-UDFS_DIR = PROJECT_ROOT / "udfs"
+# what the Python UDF workers import: the UDFs and the config they are declared by
+UDF_PACKAGES = ("udfs", "config")
 RULES_DIR = TEMPLATES_DIR / "rules"
 # Views written to Kafka besides the rules' `<rule>_alerts`; each has a sink `<view>_kafka`.
 ANALYTICS_VIEWS = ("global_window_stats", "category_window_stats")
@@ -39,7 +40,7 @@ DEAD_LETTER_VIEWS = (
 )
 # Every read of the input topic (sql_templates/sources/): its table -> the suffix of its Kafka
 # consumer group `<job.consumer_group>-<suffix>`, whose committed offsets tell how far that read
-# has got (jobs/input_progress.py).
+# has got (jobs/cluster/input_progress.py).
 INPUT_READS = {
     "transactions": "json",
     "transactions_realtime": "realtime",
@@ -71,7 +72,7 @@ def environment() -> Environment:
 
 
 def enabled_rules(settings: Settings) -> list[str]:
-    """Names of the rules switched on in config, in rules-table order (config.job.Rules)."""
+    """Names of the rules switched on in config, in rules-table order (config.rules.Rules)."""
     rules = settings.job.rules
     return [name for name in rule_names() if getattr(rules, name).enabled]
 
@@ -80,7 +81,8 @@ def realtime_read(settings: Settings) -> bool:
     """Whether the per-transaction rules get a read of the input of their own
     (job.per_transaction_read `own` and one of them enabled)."""
     own = settings.job.per_transaction_read == "own"
-    return own and any(r in PER_TRANSACTION_RULES for r in enabled_rules(settings))
+    arriving = rules_reading(RuleInput.ARRIVING)
+    return own and any(r in arriving for r in enabled_rules(settings))
 
 
 def input_reads(settings: Settings) -> dict[str, str]:
@@ -127,12 +129,14 @@ def rule_parameters_settings(settings: Settings, follow_topic: bool = True) -> s
 
 
 def udfs_zip(target_dir: Path = TARGET_DIR) -> Path:
-    """Zip udfs/ (Python sources only) into target/udfs.zip for `python.files`."""
+    """Zip the packages the UDF workers import (`UDF_PACKAGES`, Python sources only) into
+    target/udfs.zip for `python.files`."""
     target_dir.mkdir(parents=True, exist_ok=True)
     out = target_dir / "udfs.zip"
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted(UDFS_DIR.rglob("*.py")):
-            zf.write(path, Path("udfs") / path.relative_to(UDFS_DIR))
+        for package in UDF_PACKAGES:
+            for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+                zf.write(path, path.relative_to(PROJECT_ROOT))
     return out
 
 
@@ -153,8 +157,16 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "output_views": output_views(settings),
         "risk_score_params": risk_score_params(settings),
         "rule_parameters_settings": rule_parameters_settings(settings),
+        # the rules' declarations (config/rules.py): what each is about, the view it reads,
+        # its run-time parameters (-> SQL type) and their columns in the job
+        "rule_entities": {name: model.entity for name, model in rule_models().items()},
+        "rule_inputs": {name: str(model.reads) for name, model in rule_models().items()},
+        "rule_param_types": {rule: runtime_parameters(rule) for rule in rule_names()},
         "rule_params_columns": rule_params_columns(),  # name -> SQL type
-        "rule_params_by_rule": {rule: list(rule_columns(rule)) for rule in TUNABLE},
+        "rule_params_by_rule": {rule: list(rule_columns(rule)) for rule in rule_names()},
+        # the rules that count each transaction once, on time (windows, patterns, pairs)
+        "counted_rules": rules_reading(RuleInput.ON_TIME, RuleInput.CARD_LEGS),
+        "card_legs_rules": rules_reading(RuleInput.CARD_LEGS),
         "transaction_timeout_ms": duration_ms(settings.job.transaction_timeout),
         "python_bundle_time_ms": duration_ms(settings.flink.python_bundle_time),
         "source_fetch_wait_ms": duration_ms(settings.flink.source_fetch_wait),

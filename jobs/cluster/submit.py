@@ -1,11 +1,11 @@
 """Run the rendered statements through PyFlink: explain in-process, or submit to a cluster.
 
-Both execute exactly the statements of the rendered script (jobs/render.py `parse_script`):
+Both execute exactly the statements of the rendered script (jobs/sql/render.py `parse_script`):
 the `SET` pairs become table config, DDL and views run with `execute_sql`, and the inserts
 form one StatementSet. The job itself is submitted as that StatementSet's compiled plan, in
 which the transaction-id de-duplication gets its own TTL (`with_dedup_horizon`). Submission
-runs in a subprocess (`python -m jobs.submit`) so the caller's process never hosts a JVM and a
-hung gateway can be killed.
+runs in a subprocess (`python -m jobs.cluster.submit`) so the caller's process never hosts a
+JVM and a hung gateway can be killed.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from typing import Any
 from config import Settings, load_settings
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
-from jobs.render import JOB_TEMPLATE, JobStatements, parse_script, render_script
+from jobs.sql.render import JOB_TEMPLATE, JobStatements, parse_script, render_script
 
 
 class SubmitError(RuntimeError):
@@ -231,7 +231,7 @@ def submit(
     """Submit the job (or the script of another `template`) to `jobmanager` (default
     flink.jobmanager) from a subprocess."""
     jm = jobmanager or settings.flink.jobmanager
-    args = [sys.executable, "-m", "jobs.submit", "--jobmanager", jm, "--template", template]
+    args = [sys.executable, "-m", "jobs.cluster.submit", "--jobmanager", jm, "--template", template]
     if from_savepoint:
         args += ["--from-savepoint", from_savepoint]
     if allow_non_restored_state:
@@ -256,7 +256,7 @@ def submit(
 
 def main(argv: list[str] | None = None) -> int:
     """Subprocess entry point: render, plan and submit; print JOB_ID=<id>."""
-    parser = argparse.ArgumentParser(prog="python -m jobs.submit")
+    parser = argparse.ArgumentParser(prog="python -m jobs.cluster.submit")
     parser.add_argument("--jobmanager", required=True)
     parser.add_argument("--from-savepoint")
     parser.add_argument("--config")

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config import Settings
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
-from jobs.render import RULES_DIR, environment, parse_script, risk_score_params
+from jobs.sql.render import RULES_DIR, environment, parse_script, risk_score_params
 from producer.places import CITIES
 from udfs.risk_score import RiskParams
 from udfs.risk_score import risk_score as score_transaction
@@ -242,7 +242,7 @@ def input_rows(
 
 def harness_script(settings: Settings, rule: str, input_path: Path) -> str:
     """The rendered harness script for `rule` reading `input_path`."""
-    from jobs.render import context
+    from jobs.sql.render import context
 
     values = {
         **context(settings, python_files=""),
@@ -265,7 +265,7 @@ class Outcome:
 
 def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[Outcome]:
     """Run every case of `rule` in one in-process job; each case's outcome, in case order."""
-    from jobs.submit import statement_set, table_environment
+    from jobs.cluster.submit import statement_set, table_environment
 
     params = RiskParams.from_json(risk_score_params(settings))
     with tempfile.TemporaryDirectory(prefix=f"rule-cases-{rule}-") as tmp:

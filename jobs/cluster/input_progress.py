@@ -1,60 +1,21 @@
-"""How far a consumer group has read its topics, from the offsets it commits: the running job
-(its input topic) and the MongoDB sink (the job's outputs)."""
+"""How far the running job has read its input (from the offsets each read commits, and from its
+source's lag metrics) and how far the MongoDB sink has read the job's outputs."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from config import Settings
-
-
-def committed_offsets(consumer: Any, parts: list[Any], timeout_s: float = 30.0) -> list[Any]:
-    """`consumer.committed(parts)`, asked again (for at most `timeout_s`) while the group's
-    coordinator is moving or still loading: a broker answers NOT_COORDINATOR for a while after
-    it starts or when a partition of its offsets topic changes leader."""
-    from confluent_kafka import KafkaError, KafkaException
-
-    coordinator_unsettled = {
-        KafkaError.NOT_COORDINATOR,
-        KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
-        KafkaError.COORDINATOR_NOT_AVAILABLE,
-    }
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            return consumer.committed(parts, timeout=10)
-        except KafkaException as exc:
-            if exc.args[0].code() not in coordinator_unsettled or time.monotonic() >= deadline:
-                raise
-            time.sleep(0.5)
-
-
-def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int, int]:
-    """(records of `topics` the consumer group `group` has committed, records in them)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
-    try:
-        parts = [
-            TopicPartition(topic, p)
-            for topic in topics
-            for p in c.list_topics(topic, timeout=10).topics[topic].partitions
-        ]
-        committed = sum(max(tp.offset, 0) for tp in committed_offsets(c, parts))
-        end = sum(c.get_watermark_offsets(tp, timeout=10)[1] for tp in parts)
-        return committed, end
-    finally:
-        c.close()
+from fraudctl.topics import group_progress
 
 
 def json_reads(s: Settings) -> tuple[str, ...]:
     """The job's reads of the input topic that judge transactions, by consumer-group suffix
-    (jobs.render.INPUT_READS): every read but the `raw` one, which only catches records that
+    (jobs.sql.render.INPUT_READS): every read but the `raw` one, which only catches records that
     are not JSON."""
-    from jobs.render import INPUT_READS, input_reads
+    from jobs.sql.render import INPUT_READS, input_reads
 
     unparsed = INPUT_READS["transactions_unparsed"]
     return tuple(g for g in input_reads(s).values() if g != unparsed)
@@ -62,7 +23,7 @@ def json_reads(s: Settings) -> tuple[str, ...]:
 
 def input_progress(s: Settings, sources: Sequence[str] | None = None) -> tuple[int, int]:
     """(input records the slowest of the job's `sources` (consumer-group suffixes of
-    jobs.render.INPUT_READS; default `json_reads`) has committed, records in the input topic).
+    jobs.sql.render.INPUT_READS; default `json_reads`) has committed, records in the input topic).
     The job commits its offsets at each checkpoint, so this is how far it has read."""
     progress = [
         group_progress(s, f"{s.job.consumer_group}-{source}", [s.kafka.topics.transactions])
@@ -114,8 +75,8 @@ class CatchUp:
 
 
 def catch_up(client: Any, job_id: str) -> CatchUp | None:
-    """The job's `CatchUp` through its JobManager (`client`, a jobs.flink_client.FlinkClient);
-    None until a read of the input has fetched once (Kafka reports its lag from then on)."""
+    """The job's `CatchUp` through its JobManager (`client`, a FlinkClient); None until a read
+    of the input has fetched once (Kafka reports its lag from then on)."""
     behind = client.source_metric(job_id, "pendingRecords", "sum")
     if not behind:
         return None

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from config import Settings
-from jobs.flink_client import FlinkClient, FlinkError
-from jobs.submit import SubmitError, submit
+from jobs.cluster.flink_client import FlinkClient, FlinkError
+from jobs.cluster.submit import SubmitError, submit
 
 
 class UpgradeError(RuntimeError):

@@ -1,0 +1,1 @@
+"""Talking to a Flink cluster: its REST API, submitting, upgrading and watching jobs."""

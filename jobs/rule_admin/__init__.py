@@ -1,0 +1,2 @@
+"""Rule administration: the run-time parameter versions of the running job
+(`fraudctl rules`)."""

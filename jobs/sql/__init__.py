@@ -1,0 +1,1 @@
+"""Compiling the job: the SQL templates rendered with the config into one script."""
