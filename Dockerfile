@@ -2,8 +2,9 @@
 # (JobManager, TaskManager and the Mongo sink all run this image).
 #
 # Build context is the repo root. Run `make install` first: it caches the Kafka connector jar
-# and builds the project's kafka-resuming connector (connector/) into .cache/jars/, both copied
-# in here (no download inside the build).
+# and builds the project's kafka-resuming connector (connector/) into .cache/jars/, and the
+# lake's Parquet and Hadoop client jars into .cache/lake-jars/, all copied in here (no download
+# inside the build).
 FROM flink:2.2.1-scala_2.12-java17
 
 RUN apt-get update \
@@ -25,6 +26,7 @@ RUN python3.11 -m venv /opt/fraud/.venv \
 
 COPY .cache/jars/flink-sql-connector-kafka-5.0.0-2.2.jar /opt/flink/lib/
 COPY .cache/jars/fraud-connector-*.jar /opt/flink/lib/
+COPY .cache/lake-jars/*.jar /opt/flink/lib/
 
 # Beam's log of each Python worker's environment (which holds FRAUD_CARD_TOKEN_SECRET here)
 # stays out of the logs: the same lines as the local stack's (stack/services.py)

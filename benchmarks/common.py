@@ -1,12 +1,13 @@
 """What the job benchmarks share: a fresh job on fresh topics, its input, and its profile.
 
-Each benchmark run gets unique topic names, consumer group and transactional ids, so runs never
-see each other's data; the input comes from the producer's own generator.
+Each benchmark run gets unique topic names, consumer group, transactional ids and lake, so runs
+never see each other's data; the input comes from the producer's own generator.
 """
 
 from __future__ import annotations
 
 import contextlib
+import shutil
 import statistics
 import threading
 from collections.abc import Iterator
@@ -25,6 +26,8 @@ from stack.process import cpu_seconds, descendants, resident_bytes
 from stack.services import TaskManager
 
 RESULTS = Path(__file__).with_name("results")
+# each run's own lake (lake.path), removed with its topics unless kept
+LAKES = Path(__file__).resolve().parent.parent / ".run" / "bench-lakes"
 
 
 def taskmanager_pids(s: Settings) -> list[int]:
@@ -42,7 +45,8 @@ def taskmanager_cpu_s(s: Settings) -> float:
 def job_overrides(
     uid: str, partitions: int, checkpoint: str, state_backend: str = "hashmap", parallelism: int = 1
 ) -> dict[str, Any]:
-    """Config overrides that give run `uid` its own topics, job name, group and transactions."""
+    """Config overrides that give run `uid` its own topics, job name, group, transactions and
+    lake."""
     return {
         "kafka": {
             "topics": {
@@ -62,6 +66,7 @@ def job_overrides(
             "parallelism": parallelism,
         },
         "job": {"consumer_group": f"fraud-bench-{uid}", "transactional_id_prefix": f"b{uid}"},
+        "lake": {"path": str(LAKES / uid)},
     }
 
 
@@ -77,8 +82,8 @@ def create_topics(s: Settings, partitions: int) -> None:
 @contextlib.contextmanager
 def run_topics(s: Settings, partitions: int, keep: bool = False) -> Iterator[None]:
     """The run's topics (`create_topics`, and the rules topic the job creates) for the length of
-    a `with`, deleted after it unless `keep`: a replay of 1M events leaves some 0.25 GB on the
-    broker's disk, and every run has topics of its own."""
+    a `with`, deleted after it with the run's lake unless `keep`: a replay of 1M events leaves
+    some 0.25 GB on the broker's disk and 50 MB of lake, and every run has its own."""
     create_topics(s, partitions)
     try:
         yield
@@ -87,8 +92,10 @@ def run_topics(s: Settings, partitions: int, keep: bool = False) -> Iterator[Non
         names = [t.transactions, t.fraud_alerts, t.window_stats, t.dlq, t.rules, t.truth]
         if keep:
             print(f"kept the run's topics: {', '.join(names)}", flush=True)
+            print(f"kept the run's lake: {s.lake_uri()}", flush=True)
         else:
             remove_topics(s.kafka.bootstrap_servers, names)
+            shutil.rmtree(LAKES / s.lake.path.rsplit("/", 1)[-1], ignore_errors=True)
 
 
 def remove_topics(bootstrap_servers: str, names: list[str]) -> None:

@@ -21,6 +21,7 @@ from config.card_token import SECRET_ENV
 from config.flink import FlinkSettings
 from config.job import JobSettings
 from config.kafka import KafkaSettings
+from config.lake import LakeSettings
 from config.mongo import MongoSettings
 from config.notify import NotifySettings
 from config.producer import ProducerSettings
@@ -47,6 +48,7 @@ class Settings(BaseSettings):
     job: JobSettings = Field(default_factory=JobSettings)
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
+    lake: LakeSettings = Field(default_factory=LakeSettings)
     # Key of the card-number HMAC. From the environment only (FRAUD_CARD_TOKEN_SECRET);
     # when unset, `card_token_secret()` uses a random per-checkout key under stack.run_dir.
     card_token_secret_value: SecretStr | None = Field(default=None, alias=SECRET_ENV)
@@ -62,6 +64,13 @@ class Settings(BaseSettings):
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         # load_settings layers file, environment and explicit overrides itself (init kwargs)
         return (init_settings,)
+
+    def lake_uri(self) -> str:
+        """Where the lake is, as a URI Flink's filesystems take (a local path made absolute)."""
+        if "://" in self.lake.path:
+            return self.lake.path.rstrip("/")
+        path = Path(self.lake.path) if self.lake.path else Path(self.stack.data_dir).parent / "lake"
+        return self.stack.resolve(path).as_uri()
 
     def card_token_secret(self) -> str:
         """The HMAC key for card tokens: the environment's, else a generated local one."""

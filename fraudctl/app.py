@@ -4,6 +4,7 @@
 - `produce` (producer/cli.py): the transaction generator
 - `render`, `explain`, `submit`, `jobs`, `stop`, `upgrade`, `dlq` (jobs/commands.py): the job
 - `rules list | set | history` (jobs/rule_admin/cli.py): run-time rule parameters, changed live
+- `backtest`, `lake` (jobs/history/cli.py): a rule change tried on the lake's history
 - `sink`, `query ...`, `evaluate` (mongo_sink/cli.py): Kafka -> MongoDB and the analytics
 - `notify` (notify/cli.py): alerts to webhooks and e-mail, once each
 - `demo` (jobs/demo.py): the whole pipeline end to end
@@ -18,6 +19,7 @@ import typer
 
 import jobs.commands
 import jobs.demo
+import jobs.history.cli
 import jobs.rule_admin.cli
 import mongo_sink.cli
 import notify.cli
@@ -40,6 +42,7 @@ for module in (
     producer.cli,
     jobs.commands,
     jobs.rule_admin.cli,
+    jobs.history.cli,
     mongo_sink.cli,
     notify.cli,
     jobs.demo,

@@ -3,7 +3,8 @@
 Starts the stack, submits the job (or reuses the running one), starts the Mongo sink,
 replays several minutes of simulated traffic with every fraud scenario, waits for the
 pipeline to drain, then prints alerts by rule and severity, windowed analytics,
-precision/recall against the producer's ground truth, and the Flink web UI link.
+precision/recall against the producer's ground truth, what the lake holds, the Flink web UI
+link and a backtest to try on the traffic just replayed.
 The stack stays up; `fraudctl stack down` (or `make stack-down`) stops it.
 """
 
@@ -188,9 +189,14 @@ def demo(
     _fraudctl("query", "stats", check=False)
     _fraudctl("query", "windows", "--limit", "12", check=False)
     _fraudctl("evaluate", "--truth", str(truth), check=False)
+    if s.lake.enabled:
+        _fraudctl("lake", check=False)
+    end = start + timedelta(minutes=minutes)
     console.print(
         f"\nFlink web UI: http://{s.flink.jobmanager}/#/job/running/{job_id}/overview\n"
         f"Query more:   fraudctl query alerts --rule VELOCITY | fraudctl query top\n"
+        f"Backtest:     fraudctl backtest --from {start:%Y-%m-%dT%H:%M:%S} "
+        f"--to {end:%Y-%m-%dT%H:%M:%S} --set velocity.max_count=2 --labels {truth}\n"
         f"Stop it all:  fraudctl stack down   (or: make stack-down)"
     )
     if os.environ.get("CI"):

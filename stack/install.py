@@ -5,6 +5,7 @@
 | Kafka broker + log4j2      | Maven Central (pom)     | <cache>/kafka-<ver>/libs         |
 | Kafka connector, SQL client/gateway | Maven Central  | <cache>/jars, then Flink lib/opt |
 | kafka-resuming connector   | Maven build of connector/ | <cache>/jars, then Flink lib   |
+| Parquet + Hadoop client (lake) | Maven Central (pom)  | <cache>/lake-jars, then Flink lib |
 | FerretDB launcher          | Go module proxy         | <cache>/bin                      |
 | mongosh (test client)      | npm registry            | <cache>/node                     |
 | kcat, docker-compose (tests)| Debian packages        | /usr/bin                         |
@@ -130,6 +131,30 @@ def install_flink_jars(layout: Layout) -> None:
             shutil.copy2(jar, target)
 
 
+def lake_jars(layout: Layout) -> list[Path]:
+    """The jars of the job's Parquet lake sinks (stack/maven/lake.pom.xml), once installed."""
+    return sorted((layout.cache / "lake-jars").glob("*.jar"))
+
+
+def install_lake_jars(layout: Layout) -> None:
+    """Fetch the Parquet format and Hadoop's client jars and place them in Flink's lib/."""
+    v = versions()
+    _maven_copy(
+        "lake.pom.xml",
+        layout.cache / "lake-jars",
+        {
+            "flink.parquet.version": v["flink_parquet"],
+            "parquet.version": v["parquet"],
+            "hadoop.version": v["hadoop"],
+        },
+        transitive=False,
+    )
+    lib = flink_home() / "lib"
+    for jar in lake_jars(layout):
+        if not (lib / jar.name).exists():
+            shutil.copy2(jar, lib / jar.name)
+
+
 def _connector_sources_digest() -> str:
     """A digest of connector/'s build inputs (pom and main sources): a jar is rebuilt exactly
     when they change."""
@@ -251,6 +276,7 @@ def install(layout: Layout, test_clients: bool = False) -> None:
             "kafka-resuming connector (Maven build of connector/)",
             lambda: install_resuming_connector(layout),
         ),
+        ("Parquet and Hadoop client jars for the lake (Maven)", lambda: install_lake_jars(layout)),
         (f"FerretDB {versions()['ferretdb']} (go build)", lambda: install_ferretdb(layout)),
     ]
     if test_clients:

@@ -158,6 +158,17 @@ class ParameterHistory:
         versions.sort(key=lambda v: (v.effective_at_ms, v.version))
         self._versions[version.rule] = versions
 
+    def with_changes(self, rule: str, changes: Mapping[str, Any]) -> ParameterHistory:
+        """A copy in which every version of `rule` has `changes` over its own parameters (a
+        backtest's candidate: the change as if it had always been in force)."""
+        copy = ParameterHistory(self.initial)
+        copy._versions = {r: list(vs) for r, vs in self._versions.items()}
+        copy._versions[rule] = [
+            RuleVersion(**{**asdict(v), "params": {**v.params, **changes}})
+            for v in self._versions[rule]
+        ]
+        return copy
+
     def latest(self, rule: str) -> RuleVersion:
         """The version with the highest number (what `fraudctl rules set` builds on)."""
         return max(self._versions[rule], key=lambda v: v.version)

@@ -103,18 +103,24 @@ def statement_set(t_env: Any, statements: JobStatements) -> Any:
             t_env.execute_sql(stmt)
         except Exception as exc:
             first = stmt.strip().splitlines()[0]
-            raise SubmitError(f"Flink rejected `{first} ...`: {_java_message(exc)}") from exc
+            raise SubmitError(f"Flink rejected `{first} ...`: {java_message(exc)}") from exc
     stmt_set = t_env.create_statement_set()
     for insert in statements.inserts:
         stmt_set.add_insert_sql(insert)
     return stmt_set
 
 
-def _java_message(exc: BaseException) -> str:
+def java_message(exc: BaseException, root_cause: bool = False) -> str:
+    """The Java exception's message in a Py4J error: the first one, or its root cause (a
+    failed job's own error is the last `Caused by:`)."""
     text = str(exc)
-    for line in text.splitlines():
-        if "Exception:" in line and "py4j" not in line:
-            return line.strip().lstrip(": ")
+    lines = [
+        line.strip().lstrip(": ").removeprefix("Caused by: ")
+        for line in text.splitlines()
+        if ("Exception:" in line or "Error:" in line) and "py4j" not in line
+    ]
+    if lines:
+        return lines[-1] if root_cause else lines[0]
     return text.strip().splitlines()[0] if text.strip() else repr(exc)
 
 
@@ -131,7 +137,7 @@ def explain(settings: Settings, script: str | None = None) -> str:
     try:
         return stmt_set.explain()
     except Exception as exc:
-        raise SubmitError(f"Flink could not plan the job: {_java_message(exc)}") from exc
+        raise SubmitError(f"Flink could not plan the job: {java_message(exc)}") from exc
 
 
 def with_dedup_horizon(plan_json: str, horizon_ms: int) -> tuple[str, int]:
@@ -162,7 +168,7 @@ def job_plan(stmt_set: Any, settings: Settings) -> str:
     try:
         compiled = stmt_set.compile_plan().as_json_string()
     except Exception as exc:
-        raise SubmitError(f"Flink could not plan the job: {_java_message(exc)}") from exc
+        raise SubmitError(f"Flink could not plan the job: {java_message(exc)}") from exc
     plan, changed = with_dedup_horizon(compiled, duration_ms(settings.job.dedup_horizon))
     if changed != 1:
         raise SubmitError(

@@ -92,10 +92,22 @@ def input_reads(settings: Settings) -> dict[str, str]:
     return {table: g for table, g in INPUT_READS.items() if own or table != "transactions_realtime"}
 
 
+# the lake's views (sql_templates/sinks/lake.sql.j2), each into its sink `<view>_parquet`
+LAKE_VIEWS = ("lake_transactions", "lake_dead_letters")
+
+
 def output_views(settings: Settings) -> list[str]:
     """Every view the statement set writes to Kafka, each into its sink `<view>_kafka`."""
     alerts = [f"{rule}_alerts" for rule in enabled_rules(settings)]
     return [*alerts, *ANALYTICS_VIEWS, *DEAD_LETTER_VIEWS]
+
+
+def outputs(settings: Settings) -> dict[str, str]:
+    """Every sink the statement set writes -> the view it writes: the Kafka outputs, and the
+    lake's when lake.enabled."""
+    kafka = {f"{view}_kafka": view for view in output_views(settings)}
+    lake = {f"{view}_parquet": view for view in LAKE_VIEWS} if settings.lake.enabled else {}
+    return kafka | lake
 
 
 def risk_score_params(settings: Settings) -> str:
@@ -154,7 +166,9 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "per_transaction_input": (
             "scored_transactions_realtime" if own_read else "scored_transactions"
         ),
-        "output_views": output_views(settings),
+        "outputs": outputs(settings),
+        "lake": settings.lake,
+        "lake_uri": settings.lake_uri(),
         "risk_score_params": risk_score_params(settings),
         "rule_parameters_settings": rule_parameters_settings(settings),
         # the rules' declarations (config/rules.py): what each is about, the view it reads,

@@ -27,10 +27,11 @@ from config.settings import deep_merge
 from fraudctl.topics import ensure_topics
 from jobs.cluster.flink_client import FlinkClient, FlinkError
 from jobs.cluster.submit import submit
+from jobs.history import lake
 from producer.generator import GeneratorOptions, TransactionGenerator
 from producer.population import build_population
 from stack.layout import Layout
-from tests.jobs.live_job import run_overrides
+from tests.jobs.live_job import remove_lake, run_overrides
 from tests.polling import wait_until
 
 FRAUDCTL = str(Path(sys.executable).with_name("fraudctl"))
@@ -57,6 +58,14 @@ def dataset(settings: Settings, n: int, seed: int = 21) -> list[tuple[bytes | No
     }
     events.append((events[-1][0], json.dumps(flush).encode()))
     return events
+
+
+def transaction_ids(events: list[tuple[bytes | None, bytes]]) -> set[str]:
+    return {json.loads(value)["transaction_id"] for _, value in events}
+
+
+def card_numbers(events: list[tuple[bytes | None, bytes]]) -> set[str]:
+    return {json.loads(value)["card_number"] for _, value in events}
 
 
 @dataclass
@@ -116,6 +125,7 @@ class Pipeline:
         if self.job_id:
             with contextlib.suppress(Exception):  # already gone with a killed cluster
                 self.client.cancel(self.job_id)
+        remove_lake(self.settings)
 
     # --- the sink ------------------------------------------------------------------------
     def _sink_env(self) -> dict[str, str]:
@@ -248,6 +258,20 @@ class Pipeline:
             pytest.fail(f"{exc}; {missing} missing; sink log tail:\n{self.sink_log_tail()}")
         self.wait_for_new_checkpoint(timeout_s=120)  # lets duplicates or extras, if any, commit
         return self.alert_ids(), self.mongo_ids()
+
+    def lake_ids(self) -> list[str]:
+        """The transaction id of every row the lake has committed, duplicates kept."""
+        data = lake.dataset(self.settings, "transactions")
+        if data is None:
+            return []
+        return data.to_table(columns=["transaction_id"])["transaction_id"].to_pylist()
+
+    def wait_for_lake(self, expected: set[str], timeout_s: float = 180) -> list[str]:
+        """Wait until the lake holds every expected transaction, and one more checkpoint (so
+        duplicates or extras, if any, are committed too); return its ids."""
+        wait_until(lambda: expected <= set(self.lake_ids()), timeout_s, "every row in the lake")
+        self.wait_for_new_checkpoint(timeout_s=120)
+        return self.lake_ids()
 
     def failovers(self) -> int:
         """Failures the job recovered from (its exception history)."""

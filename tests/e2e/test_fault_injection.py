@@ -4,13 +4,16 @@ Each case runs the job and the Mongo sink over the same generated input (every f
 scenario, then a far-future flush) on a private stack, injects a fault mid-stream, and
 compares the final `fraud_alerts` (read_committed) and MongoDB `alerts` with an
 uninterrupted run: the same set of distinct alert ids, nothing missing, no duplicate document
-in MongoDB. With the default at-least-once sinks a fault may re-send alerts written since the
-last checkpoint (same alert_id: consumers de-duplicate by it, MongoDB upserts by it); with
-exactly-once sinks the topic holds no duplicate either.
+in MongoDB; and the lake holds every transaction exactly once. With the default at-least-once
+sinks a fault may re-send alerts written since the last checkpoint (same alert_id: consumers
+de-duplicate by it, MongoDB upserts by it); with exactly-once sinks the topic holds no
+duplicate either. The lake's files are committed with the checkpoints: exactly once always.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import signal
 import time
 import uuid
@@ -18,8 +21,11 @@ from collections import Counter
 
 import pytest
 
+from jobs.history import lake
+from jobs.history.backtest import run as backtest
+from jobs.rule_admin.versions import current_history
 from stack import manager
-from tests.e2e.pipeline import Pipeline, dataset
+from tests.e2e.pipeline import Pipeline, card_numbers, dataset, transaction_ids
 from tests.isolated_stack import isolated_stack
 from tests.polling import wait_until
 
@@ -47,7 +53,8 @@ def _pipeline(stack, **job) -> Pipeline:
 
 @pytest.fixture(scope="module")
 def expected(stack, events) -> set[str]:
-    """The alert ids of an uninterrupted run."""
+    """The alert ids of an uninterrupted run; on the way, what its lake holds is checked: every
+    transaction once, no card number, and a backtest with no change raising the same ids."""
     p = _pipeline(stack)
     try:
         p.submit()
@@ -56,6 +63,10 @@ def expected(stack, events) -> set[str]:
         ids = p.wait_for_stable_alerts()
         assert len(ids) == len(set(ids)), "the uninterrupted run duplicated alerts"
         wait_until(lambda: set(p.mongo_ids()) == set(ids), 120, "baseline alerts in MongoDB")
+        _assert_lake_holds_each_once(p, events)
+        _assert_no_card_number_in_the_lake(p, events)
+        _assert_partitioned_by_event_hour(p)
+        _assert_a_backtest_raises_what_the_job_raised(p, set(ids))
     finally:
         p.cancel()
         p.stop_sink()
@@ -63,7 +74,52 @@ def expected(stack, events) -> set[str]:
     return set(ids)
 
 
-def _assert_same(p: Pipeline, expected: set[str]) -> None:
+def _assert_lake_holds_each_once(p: Pipeline, events) -> None:
+    sent = transaction_ids(events)
+    rows = p.wait_for_lake(sent)
+    dupes = [i for i, n in Counter(rows).items() if n > 1]
+    assert dupes == [], f"transactions twice in the lake: {dupes[:5]}"
+    assert set(rows) == sent
+
+
+def _assert_no_card_number_in_the_lake(p: Pipeline, events) -> None:
+    cards = card_numbers(events)
+    for table in lake.TABLES:
+        data = lake.dataset(p.settings, table)
+        if data is None:
+            continue
+        assert "card_number" not in data.schema.names
+        values = data.to_table()
+        for name in values.column_names:
+            if values.schema.field(name).type == "string":
+                assert not cards & set(values[name].to_pylist()), f"{table}.{name}"
+
+
+def _assert_partitioned_by_event_hour(p: Pipeline) -> None:
+    """transactions/dt=YYYY-MM-DD/hr=HH/<file>, each row in the hour of its event time."""
+    data = lake.dataset(p.settings, "transactions")
+    root = p.settings.lake_uri().removeprefix("file://") + "/transactions/"
+    for path in data.files:
+        assert re.fullmatch(r"dt=\d{4}-\d\d-\d\d/hr=\d\d/[^/.][^/]*", path.removeprefix(root))
+    rows = data.to_table(columns=["event_time", "dt", "hr"]).to_pylist()
+    assert all(r["event_time"].strftime("%Y-%m-%d/%H") == f"{r['dt']}/{r['hr']}" for r in rows)
+    assert len({(r["dt"], r["hr"]) for r in rows}) > 1  # the flush record is in an hour of its own
+
+
+def _assert_a_backtest_raises_what_the_job_raised(p: Pipeline, live: set[str]) -> None:
+    """The lake replayed through the job's rule SQL, with no change, gives the live ids."""
+    data = lake.summary(p.settings)[0]
+    start = dt.datetime.fromisoformat(data.oldest)
+    end = dt.datetime.fromisoformat(data.newest) + dt.timedelta(seconds=1)
+    table = lake.transactions(p.settings, start, end)
+    result = backtest(p.settings, start, end, table, [], current_history(p.settings))
+    replayed = {a["alert_id"] for a in result.current}
+    assert replayed == live, (
+        f"only live: {sorted(live - replayed)[:5]}, only replayed: {sorted(replayed - live)[:5]}"
+    )
+
+
+def _assert_same(p: Pipeline, expected: set[str], events) -> None:
     topic, mongo = p.wait_for(expected)
     if p.settings.job.delivery_guarantee == "exactly-once":
         dupes = [i for i, n in Counter(topic).items() if n > 1]
@@ -72,6 +128,7 @@ def _assert_same(p: Pipeline, expected: set[str]) -> None:
         f"missing {sorted(expected - set(topic))[:5]}, extra {sorted(set(topic) - expected)[:5]}"
     )
     assert sorted(mongo) == sorted(expected)  # one document per alert id
+    _assert_lake_holds_each_once(p, events)
 
 
 @pytest.mark.parametrize("guarantee", ["at-least-once", "exactly-once"])
@@ -88,7 +145,7 @@ def test_taskmanager_kill_9_recovers_from_checkpoint(stack, events, expected, gu
         p.submit()
         p.start_sink()
         p.produce(events, RATE, faults={0.5: kill_taskmanager})
-        _assert_same(p, expected)
+        _assert_same(p, expected, events)
         assert p.failovers() >= 1, "the job saw no failure: the fault did not hit it"
     finally:
         p.cancel()
@@ -113,7 +170,7 @@ def test_whole_cluster_kill_9_resumes_from_latest_checkpoint(stack, events, expe
         p.start_sink()
         p.produce(events, RATE, faults={0.5: kill_cluster})
         assert old_job and old_job[0] != p.job_id
-        _assert_same(p, expected)
+        _assert_same(p, expected, events)
     finally:
         p.cancel()
         p.stop_sink()
@@ -132,7 +189,7 @@ def test_kafka_broker_restart_mid_stream(stack, events, expected):
         p.submit()
         p.start_sink()
         p.produce(events, RATE, faults={0.5: restart_kafka})
-        _assert_same(p, expected)
+        _assert_same(p, expected, events)
     finally:
         p.cancel()
         p.stop_sink()
@@ -155,7 +212,7 @@ def test_sink_killed_and_ferretdb_restarted_while_job_runs(stack, events, expect
         p.submit()
         p.start_sink()
         p.produce(events, RATE, faults={0.3: kill_sink, 0.6: restart_ferretdb_and_sink})
-        _assert_same(p, expected)
+        _assert_same(p, expected, events)
     finally:
         p.cancel()
         p.stop_sink()
@@ -165,7 +222,6 @@ def test_the_rules_reader_survives_junk_and_a_broker_kill_9_then_applies_a_chang
     """Junk on fraud_rules is counted and skipped; after the broker is killed -9 and comes back,
     `fraudctl rules set` applies in the same job within 5 s: the first transaction after the
     change's effective time is judged by its version."""
-    import datetime as dt
     import json as jsonlib
 
     from confluent_kafka import Producer

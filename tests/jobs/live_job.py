@@ -9,11 +9,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
@@ -25,9 +27,13 @@ from fraudctl.topics import TopicError, delete_topics, ensure_topics
 from jobs.cluster.flink_client import FlinkClient
 from jobs.cluster.submit import submit
 
+# each run's own lake (removed when the run closes)
+TEST_LAKES = PROJECT_ROOT / ".run" / "test-lakes"
+
 
 def run_overrides(uid: str, **job: Any) -> dict[str, Any]:
-    """Config overrides giving one job run private topics, groups and transactional ids."""
+    """Config overrides giving one job run private topics, groups, transactional ids and
+    lake."""
     return {
         "kafka": {
             "topics": {
@@ -41,7 +47,15 @@ def run_overrides(uid: str, **job: Any) -> dict[str, Any]:
         },
         "flink": {"job_name": f"fraud-test-{uid}", "checkpoint_interval": "2 s"},
         "job": {"consumer_group": f"fraud-test-{uid}", "transactional_id_prefix": f"t{uid}", **job},
+        "lake": {"path": str(TEST_LAKES / uid)},
     }
+
+
+def remove_lake(settings: Settings) -> None:
+    """Delete a test run's lake (tests/jobs/live_job.py TEST_LAKES only)."""
+    path = Path(settings.lake.path)
+    if path.is_relative_to(TEST_LAKES):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def has_alert(rule: str, entity_id: str) -> Callable[[list[dict[str, Any]]], bool]:
@@ -243,3 +257,4 @@ class LiveJob:
                     self.client.cancel(self.job_id)
             except Exception:  # the job may already be gone; never mask the test's outcome
                 pass
+        remove_lake(self.settings)

@@ -2,10 +2,10 @@
 
 Each rule `<rule>` has a case file `sql_templates/rules/<rule>.cases.yaml` beside its template:
 named cases, each a list of input rows (`given`, in production order) and the exact alerts the
-rule must emit for them (`expect`; an empty list for a near miss). The harness renders
-`sql_templates/testing/rule_harness.sql.j2`: the job's settings, `scored_transactions` (the view
-every rule reads) as a table over a JSON Lines file of the rows, and the rule's own template;
-then it collects `<rule>_alerts` from a local PyFlink mini-cluster and compares.
+rule must emit for them (`expect`; an empty list for a near miss). The harness replays the rows
+through the rule's own SQL as `fraudctl backtest` replays the lake (jobs/history/replay.py: the
+job's settings, views and the rule's template over a JSON Lines file of the rows, in a local
+PyFlink mini-cluster), collects the alerts and compares.
 
 All cases of a rule run in one job. Case k happens on day k after BASE_TIME, and its cards,
 devices, users and transaction ids carry the prefix `cK-`, so cases never share an entity and a
@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from config import Settings
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
-from jobs.sql.render import RULES_DIR, environment, parse_script, risk_score_params
+from jobs.history.replay import replay
+from jobs.sql.render import RULES_DIR, risk_score_params
 from producer.places import CITIES
 from udfs.risk_score import RiskParams
 from udfs.risk_score import risk_score as score_transaction
@@ -232,26 +233,13 @@ def input_rows(
                     "rule_params": history.row_at(
                         int((ns.start + dt.timedelta(seconds=seconds(g.at))).timestamp() * 1000)
                     ),
+                    "late": False,  # lateness here is the replay's own, from the rows' order
                     "kafka_partition": 0,
                     "kafka_offset": offset,
                     "event_time": iso,
                 }
             )
     return out
-
-
-def harness_script(settings: Settings, rule: str, input_path: Path) -> str:
-    """The rendered harness script for `rule` reading `input_path`."""
-    from jobs.sql.render import context
-
-    values = {
-        **context(settings, python_files=""),
-        "rule": rule,
-        "input_path": str(input_path),
-        # every rule reads the case rows (`scored_transactions`), the per-transaction ones too
-        "per_transaction_input": "scored_transactions",
-    }
-    return environment().get_template("testing/rule_harness.sql.j2").render(values)
 
 
 @dataclass
@@ -265,31 +253,16 @@ class Outcome:
 
 def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[Outcome]:
     """Run every case of `rule` in one in-process job; each case's outcome, in case order."""
-    from jobs.cluster.submit import statement_set, table_environment
-
     params = RiskParams.from_json(risk_score_params(settings))
+    want_late = any(case.late is not None for case in cases)
     with tempfile.TemporaryDirectory(prefix=f"rule-cases-{rule}-") as tmp:
         path = Path(tmp) / "scored_transactions.jsonl"
         rows = input_rows(cases, params, settings, rule)
         path.write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
-        statements = parse_script(harness_script(settings, rule, path))
-        statements.settings.extend(HARNESS_OPTIONS.items())
-        t_env = table_environment(statements, {})
-        statement_set(t_env, statements)
-        result = t_env.execute_sql(f"SELECT * FROM `{rule}_alerts`")
-        schema = result.get_table_schema()
-        detail_names = [f.name for f in schema.get_field_data_type("details").fields]
-        with result.collect() as rows:
-            alerts = [dict(zip(schema.get_field_names(), row, strict=True)) for row in rows]
-        late = None
-        if any(case.late is not None for case in cases):
-            query = "SELECT transaction_id FROM late_transactions"
-            with t_env.execute_sql(query).collect() as rows:
-                late = [row[0] for row in rows]
+        alerts, late = replay(settings, [rule], path, options=HARNESS_OPTIONS, late_ids=want_late)
     outcomes = [Outcome([], None if late is None else []) for _ in cases]
     for alert in alerts:
         k = _case_of(alert["entity_id"])
-        alert["details"] = dict(zip(detail_names, alert["details"], strict=True))
         outcomes[k].alerts.append(_localised(alert, _Namespace(k)))
     for txn in late or []:
         k = _case_of(txn)

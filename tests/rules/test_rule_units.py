@@ -7,8 +7,9 @@ import pytest
 
 from config import load_settings
 from config.rules import rule_names
+from jobs.history.replay import replay_script
 from jobs.sql.render import RULES_DIR, parse_script, render_script
-from tests.rules.harness import case_file, harness_script, load_cases
+from tests.rules.harness import case_file, load_cases
 
 
 def test_every_rule_has_a_template_and_a_case_file():
@@ -50,23 +51,26 @@ def _columns(t_env, name: str) -> dict[str, str]:
     }
 
 
-def test_the_harness_source_has_the_job_views_columns_and_types(tmp_path):
-    """The harness feeds every rule one table; each view of the job a rule reads has the same
-    columns and types in it (the per-transaction rules' view only some of them), and
-    `rule_params` there holds the fields of every rule (each view's only those of its rules)."""
+def test_the_replay_source_has_the_job_views_columns_and_types(tmp_path):
+    """A replay (the rule cases, a backtest) feeds every rule one table; each view of the job a
+    rule reads has the same columns and types in it (the per-transaction rules' view only some
+    of them), and `rule_params` there holds the fields of every rule (each view's only those of
+    its rules)."""
     from jobs.cluster.submit import statement_set, table_environment
 
     settings = load_settings()
     job = parse_script(render_script(settings, python_files=""))
     job_env = table_environment(job, {})
     statement_set(job_env, job)
-    harness = parse_script(harness_script(settings, "high_value", tmp_path / "rows.jsonl"))
+    harness = parse_script(replay_script(settings, ["high_value"], tmp_path / "rows.jsonl"))
     harness_env = table_environment(harness, {})
     statement_set(harness_env, harness)
 
     fed = _columns(harness_env, "scored_transactions")
-    # the harness's input time, which its rowtime parses as the job's source does
+    # the replay's input time, which its rowtime parses as the job's source does
     assert fed.pop("event_time").startswith("VarCharType")
+    # whether the live job found the row late (a replay of the lake leaves those out)
+    assert fed.pop("late").startswith("BooleanType")
     fed_params = fed.pop("rule_params")
     for view in ("scored_transactions", "scored_transactions_realtime"):
         read = _columns(job_env, view)

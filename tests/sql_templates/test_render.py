@@ -80,8 +80,33 @@ def test_every_insert_of_the_default_job_is_in_the_statement_set(script):
         "invalid_field_dead_letters_kafka",
         "unparsable_dead_letters_kafka",
         "late_event_dead_letters_kafka",
+        "lake_transactions_parquet",
+        "lake_dead_letters_parquet",
     ]
     assert not any(s.upper().startswith("INSERT") for s in parsed.ddl)
+
+
+def test_the_lake_writes_parquet_partitioned_by_hour_under_its_path(tmp_path):
+    text = render_script(load_settings(lake={"path": str(tmp_path / "lk")}), python_files="")
+    assert f"'path' = '{(tmp_path / 'lk').as_uri()}/transactions'" in text
+    assert f"'path' = '{(tmp_path / 'lk').as_uri()}/dead_letters'" in text
+    assert text.count("PARTITIONED BY (dt, hr)") == 2
+    assert text.count("'format' = 'parquet'") == 2
+    assert "'sink.partition-commit.delay' = '1 h'" in text
+    lake = text.split("CREATE TEMPORARY VIEW lake_transactions AS")[1]
+    assert "card_number" not in lake
+
+
+def test_without_the_lake_the_job_has_no_filesystem_sink():
+    text = render_script(load_settings(lake={"enabled": False}), python_files="")
+    assert "'connector' = 'filesystem'" not in text
+    assert "_parquet" not in "".join(parse_script(text).inserts)
+
+
+def test_the_lake_path_may_be_a_filesystem_uri_and_a_local_path_becomes_one():
+    assert load_settings(lake={"path": "s3://bucket/lake/"}).lake_uri() == "s3://bucket/lake"
+    local = load_settings(lake={"path": "some/dir"}).lake_uri()
+    assert local.startswith("file:///") and local.endswith("/some/dir")
 
 
 def test_sinks_are_at_least_once_by_default(script):
@@ -228,6 +253,9 @@ def test_the_card_token_secret_never_appears_in_the_script(monkeypatch):
         {"job": {"rules": {"high_value": {"amount_over": "1; DROP TABLE t"}}}},
         {"job": {"rules": {"velocity": {"severity": "HIGH'; --"}}}},
         {"flink": {"checkpoint_interval": "10 s'); --"}},
+        {"lake": {"path": "/tmp/x'); DROP TABLE t; --"}},
+        {"lake": {"path": "http://example.com/lake"}},
+        {"lake": {"commit_delay": "1 h'"}},
     ],
 )
 def test_injection_attempts_are_refused_by_config_validation(overrides):

@@ -1,0 +1,200 @@
+"""CLI verbs of history: `backtest` (a rule change tried on the lake's transactions) and `lake`
+(what the lake holds). See fraudctl/app.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fraudctl.cli_common import (
+    ConfigOption,
+    JsonOption,
+    cell,
+    err_console,
+    fail,
+    print_json,
+    print_table,
+    settings,
+)
+
+# what `backtest --json` gives of each alert the candidate run raised
+ALERT_FIELDS = (
+    "alert_id",
+    "rule",
+    "entity_id",
+    "user_id",
+    "transaction_ids",
+    "severity",
+    "amount",
+    "event_time",
+    "rule_version",
+)
+
+
+def _utc(value: str, option: str) -> dt.datetime:
+    from fraudctl.times import parse_time
+
+    parsed = parse_time(value)
+    if parsed is None:
+        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time (UTC)", param_hint=option)
+    return parsed
+
+
+def backtest(
+    start: Annotated[
+        str,
+        typer.Option(
+            "--from", help="Event time the range starts at (ISO-8601, UTC).", show_default=False
+        ),
+    ],
+    end: Annotated[
+        str,
+        typer.Option(
+            "--to", help="Event time the range ends before (ISO-8601, UTC).", show_default=False
+        ),
+    ],
+    assignments: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="A candidate change, RULE.KEY=VALUE (repeatable), validated as `rules set` "
+            "validates it; without one the replay shows what the live job raised.",
+            show_default=False,
+        ),
+    ] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            "--labels",
+            exists=True,
+            dir_okay=False,
+            help="Ground truth in the producer's truth-file format (`fraudctl produce "
+            "--truth`): precision and recall per rule.",
+            show_default=False,
+        ),
+    ] = None,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Try a rule change on history: replay the lake's transactions of a time range through the
+    job's own rule SQL, with the parameters as they were and with the change, and compare."""
+    from confluent_kafka import KafkaException
+
+    from config.rule_changes import RuleChangeError
+    from fraudctl.evaluate import evaluate, read_truth
+    from jobs.cluster.submit import SubmitError
+    from jobs.history.backtest import parse_changes, run
+    from jobs.history.lake import LakeError, transactions
+    from jobs.history.replay import ReplayError
+    from jobs.rule_admin.versions import current_history
+
+    s = settings(config)
+    since, until = _utc(start, "--from"), _utc(end, "--to")
+    if until <= since:
+        fail(f"--to ({end}) must be after --from ({start})", code=2)
+    try:
+        changes = parse_changes(s, assignments or [])
+    except RuleChangeError as exc:
+        fail(str(exc), code=2)
+    truth = None
+    if labels is not None:
+        try:
+            with labels.open() as fh:
+                truth = read_truth(fh)
+        except ValueError as exc:
+            fail(f"{labels}: {exc}", code=2)
+    try:
+        with err_console.status("reading the lake ...") as status:
+            table = transactions(s, since, until)
+            status.update("reading the rules' versions (fraud_rules) ...")
+            history = current_history(s)
+            result = run(
+                s, since, until, table, changes, history,
+                progress=lambda m: status.update(m + " ..."),
+            )  # fmt: skip
+    except (LakeError, SubmitError, ReplayError) as exc:
+        fail(str(exc))
+    except (TimeoutError, KafkaException) as exc:  # fraud_rules could not be read
+        fail(f"reading {s.kafka.topics.rules}: {type(exc).__name__}: {exc}")
+    evaluated: dict[str, dict[str, dict]] = {}
+    if truth is not None:
+        for name, alerts in (("current", result.current), ("candidate", result.candidate)):
+            scored = evaluate(alerts, truth)
+            evaluated[name] = {row["rule"]: row for row in scored["by_rule"]}
+    rules = result.rules(evaluated)
+    if json_out:
+        print_json(
+            {
+                "from": since.isoformat(),
+                "to": until.isoformat(),
+                "transactions": result.transactions,
+                "changes": [c.__dict__ for c in result.changes],
+                "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
+                "rules": rules,
+                "alerts": [{k: a[k] for k in ALERT_FIELDS} for a in result.candidate],
+            }
+        )
+        return
+    rows = []
+    for r in rules:
+        now, then = r["current"], r["candidate"]
+        row = {
+            "rule": r["rule"],
+            "alerts": f"{now['alerts']} -> {then['alerts']}" if changes else now["alerts"],
+            "added": r["added"],
+            "removed": r["removed"],
+            "cards": f"{now['cards']} -> {then['cards']}" if changes else now["cards"],
+            "amount": f"{now['amount']:,.2f} -> {then['amount']:,.2f}"
+            if changes
+            else now["amount"],
+        }
+        if truth is not None:
+            for key in ("precision", "recall"):
+                a, b = now[key], then[key]
+                row[key] = f"{cell(a)} -> {cell(b)}" if changes else cell(a)
+        rows.append(row)
+    columns = ["rule", "alerts", "added", "removed", "cards", "amount"]
+    if truth is not None:
+        columns += ["precision", "recall"]
+    what = (
+        ", ".join(f"{c.rule}.{k}={v}" for c in changes for k, v in c.changes.items())
+        or "no change: as the job ran"
+    )
+    print_table(
+        rows,
+        columns,
+        f"backtest of {result.transactions:,} transactions, {since:%Y-%m-%d %H:%M} to "
+        f"{until:%Y-%m-%d %H:%M} UTC ({what})",
+    )
+
+
+def lake(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+    """What the lake holds: per table, partitions (and how many are complete), files, rows,
+    bytes, and the oldest and newest time in it."""
+    from jobs.history.lake import LakeError, summary
+
+    s = settings(config)
+    try:
+        rows = [t.__dict__ for t in summary(s)]
+    except LakeError as exc:
+        fail(str(exc))
+    if json_out:
+        print_json({"path": s.lake_uri(), "tables": rows})
+        return
+    for row in rows:
+        row["partitions"] = f"{row['partitions']} ({row.pop('complete_partitions')} complete)"
+        row["size"] = f"{row.pop('bytes') / 1e6:,.1f} MB"
+    print_table(
+        rows,
+        ["table", "partitions", "files", "rows", "size", "oldest", "newest"],
+        f"lake at {s.lake_uri()}",
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Add the history verbs to `fraudctl`."""
+    app.command("backtest")(backtest)
+    app.command("lake")(lake)
