@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from config.validators import MemorySize, Port, PositiveInt
+from config.validators import Duration, MemorySize, Port, PortRange, PositiveInt
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,6 +19,12 @@ class StackPorts(BaseModel):
     flink_rest: Port = 8081
     flink_rpc: Port = 6123
     mongo: Port = 27017
+    # the stack's Prometheus server (stack.metrics)
+    prometheus: Port = 9090
+    # Flink's Prometheus reporter: the JobManager and each TaskManager serve /metrics on the
+    # first free port of this range (so a range, one port per Flink process; Prometheus
+    # scrapes all of it)
+    flink_metrics: PortRange = "9249-9259"
 
 
 class StackSettings(BaseModel):
@@ -55,6 +61,13 @@ class StackSettings(BaseModel):
     jobmanager_memory: MemorySize = "1g"
     kafka_heap: MemorySize = "1g"
     start_timeout_s: PositiveInt = 120
+    # on call: Flink's Prometheus reporter on (ports.flink_metrics), and `stack up` starts a
+    # Prometheus server (ports.prometheus; Debian's package, installed with the stack) that
+    # scrapes Flink, `fraudctl sink` and `fraudctl notify` (docs/monitoring.md)
+    metrics: bool = True
+    # how often Prometheus scrapes each target; how long it keeps what it scraped
+    metrics_scrape_interval: Duration = "10 s"
+    metrics_retention: Duration = "7 d"
 
     def managed_fraction(self, state_backend: str) -> float:
         """taskmanager_managed_fraction, or for the job's state backend: 0.15 when state is on
@@ -88,3 +101,8 @@ class StackSettings(BaseModel):
 
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else (PROJECT_ROOT / path)
+
+    def metrics_targets_dir(self) -> Path:
+        """Where a `fraudctl sink` or `notify` serving metrics announces its port to the stack's
+        Prometheus (one JSON file each, Prometheus's file-based service discovery)."""
+        return self.resolve(self.data_dir) / "prometheus-targets"

@@ -67,6 +67,23 @@ def _memory_size(value: str) -> str:
     return value
 
 
+def _port_range(value: str) -> str:
+    m = re.fullmatch(r"(\d{1,5})(?:-(\d{1,5}))?", value.strip())
+    low, high = (int(m.group(1)), int(m.group(2) or m.group(1))) if m else (0, 0)
+    if not m or not 0 < low <= high < 65536:
+        raise ValueError(
+            f"{value!r} is not a port range: write LOW-HIGH (for example '9249-9259') or one "
+            "port, within 1-65535"
+        )
+    return f"{low}-{high}" if high != low else str(low)
+
+
+def port_range(value: str) -> range:
+    """The ports of a validated range such as '9249-9259' (both ends included)."""
+    low, _, high = _port_range(value).partition("-")
+    return range(int(low), int(high or low) + 1)
+
+
 def memory_bytes(value: str) -> int:
     """Bytes in a memory size such as '64m'."""
     _memory_size(value)
@@ -87,4 +104,5 @@ HostPort = Annotated[str, AfterValidator(_host_port)]
 Duration = Annotated[str, AfterValidator(_duration)]
 MemorySize = Annotated[str, AfterValidator(_memory_size)]
 Port = Annotated[int, Field(ge=1, le=65535)]
+PortRange = Annotated[str, AfterValidator(_port_range)]
 PositiveInt = Annotated[int, Field(gt=0)]

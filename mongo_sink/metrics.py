@@ -58,7 +58,7 @@ def serve(
         ["topic"],
         registry=endpoint.registry,
     )
-    endpoint.serve(m.metrics_port)
+    endpoint.serve(m.metrics_port, settings, "sink")
     endpoint.follow_lag(lag, settings, m.consumer_group, topics, log)
     log.info("metrics on :%d/metrics", m.metrics_port)
     return endpoint

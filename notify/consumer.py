@@ -310,7 +310,7 @@ def run(
     stats = NotifyStats()
     metrics = Metrics([d.name for d in destinations])
     if n.metrics_port:
-        metrics.serve(n.metrics_port)
+        metrics.serve(n.metrics_port, settings, "notify")
         metrics.follow_lag(metrics.consumer_lag, settings, n.consumer_group, [topic], log)
         log.info("metrics on :%d/metrics", n.metrics_port)
     notifier = Notifier(settings, destinations, stop, stats, metrics, environ)

@@ -15,7 +15,10 @@ from stack.layout import Layout
 from stack.services import all_services, optional_services
 
 stack_app = typer.Typer(
-    help="Run the local stack: Kafka (KRaft) on 9092, Flink (web UI 8081), FerretDB on 27017.",
+    help=(
+        "Run the local stack: Kafka (KRaft) on 9092, Flink (web UI 8081), FerretDB on 27017, "
+        "Prometheus on 9090 (stack.metrics)."
+    ),
     no_args_is_help=True,
 )
 
@@ -30,7 +33,7 @@ def install_cmd(
     """Download and build what the stack needs (cached; a no-op when done)."""
     s = load(config)
     try:
-        install(Layout.from_settings(s), test_clients=test_clients)
+        install(Layout.from_settings(s), test_clients=test_clients, metrics=s.stack.metrics)
     except InstallError as exc:
         fail(str(exc))
 
@@ -65,7 +68,7 @@ def status_cmd(config: ConfigOption = None, as_json: JsonOption = False) -> None
 @stack_app.command("logs")
 def logs_cmd(
     service: Annotated[
-        str, typer.Argument(help="kafka | ferretdb | jobmanager | taskmanager | sink")
+        str, typer.Argument(help="kafka | ferretdb | jobmanager | taskmanager | prometheus | sink")
     ],
     lines: Annotated[int, typer.Option("-n", "--lines", help="Lines to show.")] = 50,
     follow: Annotated[bool, typer.Option("-f", "--follow", help="Keep printing.")] = False,

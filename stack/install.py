@@ -9,6 +9,7 @@
 | FerretDB launcher          | Go module proxy         | <cache>/bin                      |
 | mongosh (test client)      | npm registry            | <cache>/node                     |
 | kcat, docker-compose (tests)| Debian packages        | /usr/bin                         |
+| Prometheus (stack.metrics) | Debian package          | /usr/bin/prometheus              |
 """
 
 from __future__ import annotations
@@ -252,22 +253,38 @@ def install_mongosh(layout: Layout) -> None:
 
 # test clients from Debian: command -> package
 APT_TOOLS = {"kcat": "kafkacat", "docker-compose": "docker-compose"}
+# the stack's metrics server (stack.metrics): Debian's 2.42, whose HTTP API is all the project
+# uses (the package has no web UI bundle)
+APT_METRICS = {"prometheus": "prometheus"}
 
 
-def install_apt_tools() -> None:
-    """kcat (independent Kafka client) and docker-compose v1 (validates docker-compose.yml)."""
-    missing = [pkg for tool, pkg in APT_TOOLS.items() if not shutil.which(tool)]
+def install_apt_tools(tools: dict[str, str] = APT_TOOLS, hint: str = "") -> None:
+    """Debian packages for the commands `tools` names (command -> package) that are not on
+    PATH: by default kcat (independent Kafka client) and docker-compose v1 (validates
+    docker-compose.yml). With apt-get when root, else an InstallError saying what to do."""
+    missing = [pkg for tool, pkg in tools.items() if not shutil.which(tool)]
     if not missing:
         return
     if os.geteuid() != 0:
-        raise InstallError(f"missing Debian packages {missing}: install them (needs root)")
+        raise InstallError(
+            f"missing Debian packages {missing}: install them (needs root: "
+            f"sudo apt-get install {' '.join(missing)}){hint}"
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     _run(["apt-get", "update", "-qq"], "apt-get update", env=env)
     _run(["apt-get", "install", "-y", "-qq", *missing], f"apt-get install {missing}", env=env)
 
 
-def install(layout: Layout, test_clients: bool = False) -> None:
-    """Install every missing piece, showing progress; raises InstallError on the first failure."""
+def install_prometheus() -> None:
+    """Debian's prometheus. The package also installs a system service of its own (on 9090,
+    like the stack's default): apt-get does not start it in a container (policy-rc.d), but on
+    a machine with systemd it does; `stack up` then refuses port 9090 with a message."""
+    install_apt_tools(APT_METRICS, hint=", or turn the stack's metrics off (stack.metrics: false)")
+
+
+def install(layout: Layout, test_clients: bool = False, metrics: bool = False) -> None:
+    """Install every missing piece, showing progress; raises InstallError on the first failure.
+    `metrics`: also Prometheus (stack.metrics)."""
     layout.ensure_dirs()
     steps: list[tuple[str, Callable[[], None]]] = [
         (f"Kafka {versions()['kafka']} (Maven)", lambda: install_kafka(layout)),
@@ -279,6 +296,8 @@ def install(layout: Layout, test_clients: bool = False) -> None:
         ("Parquet and Hadoop client jars for the lake (Maven)", lambda: install_lake_jars(layout)),
         (f"FerretDB {versions()['ferretdb']} (go build)", lambda: install_ferretdb(layout)),
     ]
+    if metrics:
+        steps.append(("Prometheus (apt)", install_prometheus))
     if test_clients:
         steps += [
             (f"mongosh {versions()['mongosh']} (npm)", lambda: install_mongosh(layout)),

@@ -79,6 +79,14 @@ class Layout:
     def ferretdb_data(self) -> Path:
         return self.data / "ferretdb"
 
+    @property
+    def prometheus_conf(self) -> Path:
+        return self.data / "prometheus-conf"
+
+    @property
+    def prometheus_data(self) -> Path:
+        return self.data / "prometheus"
+
     def ensure_dirs(self) -> None:
         for d in (self.cache, self.data, self.logs, self.pids):
             d.mkdir(parents=True, exist_ok=True)

@@ -97,7 +97,7 @@ def up(settings: Settings, install_missing: bool = True) -> list[str]:
     """Start every service that is not running; returns the names started (empty: no-op)."""
     layout = Layout.from_settings(settings)
     if install_missing:
-        install(layout)
+        install(layout, metrics=settings.stack.metrics)
     layout.ensure_dirs()
     started = []
     services = all_services(settings, layout)

@@ -20,6 +20,7 @@ import yaml
 
 from config import Settings
 from config.card_token import SECRET_ENV, SECRET_FILE_ENV
+from config.validators import duration_ms, port_range
 from stack.layout import Layout, flink_home
 from stack.process import live_pids, port_in_use, spawn, tail
 
@@ -29,6 +30,10 @@ FLINK_IDENT = "fraud"
 SECRET_VARIABLES = frozenset({SECRET_ENV, "FRAUD_MONGO__URI"})
 # appended to each of Flink's log4j files (the Docker image appends it too)
 FLINK_LOG4J_EXTRA = Path(__file__).with_name("flink_log4j_extra.properties")
+# Flink's Prometheus reporter, shipped in the wheel's plugins/metrics-prometheus/
+PROMETHEUS_REPORTER = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+# Debian's prometheus package (2.42)
+PROMETHEUS_BIN = "/usr/bin/prometheus"
 
 
 @dataclass
@@ -291,6 +296,10 @@ class _FlinkDaemon(Service):
                 "env.log.dir": str(self.layout.logs),
             }
         )
+        if s.metrics:
+            # every Flink process serves /metrics on the first free port of the range
+            base["metrics.reporter.prom.factory.class"] = PROMETHEUS_REPORTER
+            base["metrics.reporter.prom.port"] = s.ports.flink_metrics
         (conf / "config.yaml").write_text(yaml.safe_dump(base, sort_keys=True))
         (conf / "masters").write_text(f"{h}:{s.ports.flink_rest}\n")
         # start-cluster.sh starts one TaskManager per line
@@ -440,6 +449,106 @@ class MongoSink(Service):
         return Health(bool(self.pids()), "consuming" if self.pids() else "not running")
 
 
+def _prometheus_duration(value: str) -> str:
+    """A config duration ("10 s", "7 d") as Prometheus writes one ("10s", "604800s")."""
+    ms = duration_ms(value)
+    return f"{ms // 1000}s" if ms % 1000 == 0 else f"{ms}ms"
+
+
+class Prometheus(Service):
+    """A Prometheus server (Debian's package) scraping the stack's Flink reporter ports and
+    the `fraudctl sink` / `notify` endpoints that announce themselves (file-based service
+    discovery in stack.metrics_targets_dir()). Started by `up` when stack.metrics is on."""
+
+    name = "prometheus"
+
+    @property
+    def marker(self) -> str:  # type: ignore[override]
+        # its own config file: the default stack's server and a test stack's are told apart
+        return f"--config.file={self.config_file}"
+
+    @property
+    def port(self) -> int:
+        return self.settings.stack.ports.prometheus
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.layout.prometheus_conf / "prometheus.yml"
+
+    def scrape_config(self) -> dict:
+        """prometheus.yml: Flink's reporter ports (every port of stack.ports.flink_metrics on
+        the stack's host; the unused ones are targets that are down), and the sink and
+        notifier endpoints announced in the targets directory."""
+        s = self.settings.stack
+        interval = _prometheus_duration(s.metrics_scrape_interval)
+        timeout = _prometheus_duration(min(s.metrics_scrape_interval, "10 s", key=duration_ms))
+        targets = s.metrics_targets_dir()
+        return {
+            "global": {
+                "scrape_interval": interval,
+                "scrape_timeout": timeout,
+                "evaluation_interval": interval,
+            },
+            "scrape_configs": [
+                {
+                    "job_name": "flink",
+                    "static_configs": [
+                        {"targets": [f"{self.host}:{p}" for p in port_range(s.ports.flink_metrics)]}
+                    ],
+                },
+                *(
+                    {
+                        "job_name": f"fraudctl_{role}",
+                        "file_sd_configs": [
+                            {"files": [str(targets / f"{role}-*.json")], "refresh_interval": "30s"}
+                        ],
+                    }
+                    for role in ("sink", "notify")
+                ),
+                {
+                    "job_name": "prometheus",
+                    "static_configs": [{"targets": [f"{self.host}:{self.port}"]}],
+                },
+            ],
+        }
+
+    def start(self) -> None:
+        self.layout.prometheus_conf.mkdir(parents=True, exist_ok=True)
+        self.layout.prometheus_data.mkdir(parents=True, exist_ok=True)
+        self.settings.stack.metrics_targets_dir().mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump(self.scrape_config(), sort_keys=False))
+        cmd = [
+            PROMETHEUS_BIN,
+            f"--config.file={self.config_file}",
+            f"--storage.tsdb.path={self.layout.prometheus_data}",
+            "--storage.tsdb.retention.time="
+            + _prometheus_duration(self.settings.stack.metrics_retention),
+            f"--web.listen-address={self.host}:{self.port}",
+            "--log.level=warn",
+        ]
+        spawn(cmd, self.log_file, self.pid_file, dict(os.environ), self.layout.data)
+
+    def health(self) -> Health:
+        try:
+            r = requests.get(f"{self.url}/-/ready", timeout=2)
+        except requests.RequestException:
+            return Health(False, f"{self.url}/-/ready does not answer")
+        if not r.ok:
+            return Health(False, f"{self.url}/-/ready: HTTP {r.status_code}")
+        try:
+            active = requests.get(f"{self.url}/api/v1/targets", timeout=2).json()["data"][
+                "activeTargets"
+            ]
+        except (requests.RequestException, ValueError, KeyError):
+            return Health(True, "ready")
+        up = sum(t.get("health") == "up" for t in active)
+        return Health(True, f"ready, {up} of {len(active)} targets up")
+
+
 def _flatten(d: dict, prefix: str = "") -> dict:
     out: dict = {}
     for k, v in d.items():
@@ -452,15 +561,21 @@ def _flatten(d: dict, prefix: str = "") -> dict:
 
 
 def optional_services(settings: Settings, layout: Layout) -> list[Service]:
-    """Started on demand (by the demo), stopped by `stack down` with the rest."""
-    return [MongoSink(settings, layout)]
+    """Started on demand (by the demo), stopped by `stack down` with the rest; and Prometheus
+    while stack.metrics is off, so a server started before it was turned off still shows in
+    `status` and stops with `down`."""
+    extra: list[Service] = [] if settings.stack.metrics else [Prometheus(settings, layout)]
+    return [MongoSink(settings, layout), *extra]
 
 
 def all_services(settings: Settings, layout: Layout) -> list[Service]:
-    """The core services, in start order."""
-    return [
+    """The core services, in start order (Prometheus last, when stack.metrics is on)."""
+    services: list[Service] = [
         Kafka(settings, layout),
         FerretDB(settings, layout),
         JobManager(settings, layout),
         TaskManager(settings, layout),
     ]
+    if settings.stack.metrics:
+        services.append(Prometheus(settings, layout))
+    return services

@@ -11,7 +11,7 @@ import os
 import random
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -42,8 +42,25 @@ def free_ports(n: int) -> list[int]:
     return ports
 
 
-def stack_overrides(root: Path, slots: int = 2, taskmanagers: int = 1) -> dict[str, Any]:
-    kafka, controller, rest, rpc, mongo = free_ports(5)
+def free_port_range(n: int, taken: Sequence[int] = ()) -> range:
+    """`n` consecutive free ports below the ephemeral range, none of them in `taken`: a test
+    stack's Flink reporter range, apart from the default stack's (9249-9259) and any other."""
+    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    rng = random.Random()
+    while True:
+        start = rng.randrange(20000, min(low, 32000) - n)
+        ports = range(start, start + n)
+        if not set(ports) & set(taken) and not any(port_in_use("127.0.0.1", p) for p in ports):
+            return ports
+
+
+def stack_overrides(
+    root: Path, slots: int = 2, taskmanagers: int = 1, metrics: bool = False
+) -> dict[str, Any]:
+    """A private stack's settings; `metrics`: with Prometheus and Flink's reporter (on a
+    private port and port range), otherwise without (the default config has them on)."""
+    kafka, controller, rest, rpc, mongo, prometheus = free_ports(6)
+    reporter = free_port_range(taskmanagers + 3, [kafka, controller, rest, rpc, mongo, prometheus])
     return {
         "stack": {
             "ports": {
@@ -52,7 +69,11 @@ def stack_overrides(root: Path, slots: int = 2, taskmanagers: int = 1) -> dict[s
                 "flink_rest": rest,
                 "flink_rpc": rpc,
                 "mongo": mongo,
+                "prometheus": prometheus,
+                "flink_metrics": f"{reporter[0]}-{reporter[-1]}",
             },
+            "metrics": metrics,
+            "metrics_scrape_interval": "2 s",
             "data_dir": str(root / "data"),
             "log_dir": str(root / "logs"),
             "run_dir": str(root / "pids"),
@@ -77,14 +98,15 @@ def write_config(path: Path, overrides: dict[str, Any]) -> Path:
 
 @contextmanager
 def isolated_stack(
-    prefix: str, start: bool = False, taskmanagers: int = 1
+    prefix: str, start: bool = False, taskmanagers: int = 1, metrics: bool = False
 ) -> Iterator[tuple[Settings, Path, dict]]:
     """Yield (settings, config file, overrides) of a private stack (of `taskmanagers`
-    TaskManagers with 2 slots each); stopped and removed after."""
+    TaskManagers with 2 slots each; `metrics`: with its own Prometheus); stopped and removed
+    after."""
     from stack import manager
 
     root = scratch_dir(prefix)
-    overrides = stack_overrides(root, taskmanagers=taskmanagers)
+    overrides = stack_overrides(root, taskmanagers=taskmanagers, metrics=metrics)
     settings = load_settings(**overrides)
     config_file = write_config(root / "stack.yaml", overrides)
     try:

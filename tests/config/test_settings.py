@@ -177,3 +177,18 @@ def test_an_unparsable_environment_value_is_a_config_error(monkeypatch):
 def test_the_stack_sizes_managed_memory_for_the_state_backend(overrides, fraction):
     s = load_settings(**overrides)
     assert s.stack.managed_fraction(s.flink.state_backend) == fraction
+
+
+@pytest.mark.parametrize("bad", ["9259-9249", "9249-", "0-10", "9249-70000", "a-b", "9249,9250"])
+def test_a_port_range_that_is_no_range_is_refused(bad):
+    with pytest.raises(ConfigError, match=r"stack\.ports\.flink_metrics"):
+        load_settings(stack={"ports": {"flink_metrics": bad}})
+
+
+def test_a_port_range_reads_as_its_ports():
+    from config.validators import port_range
+
+    s = load_settings(stack={"ports": {"flink_metrics": " 9300-9302 "}})
+    assert s.stack.ports.flink_metrics == "9300-9302"
+    assert list(port_range(s.stack.ports.flink_metrics)) == [9300, 9301, 9302]
+    assert list(port_range("9300")) == [9300]

@@ -110,3 +110,67 @@ def test_flinks_log4j_files_log_only_errors_of_beams_environment_handling(tmp_pa
         assert FLINK_LOG4J_EXTRA.read_text().strip().splitlines()[-1] in lines
         # Flink's own settings stay: the file is appended to, not replaced
         assert any(line.startswith("rootLogger.") for line in lines), f.name
+
+
+def test_flinks_prometheus_reporter_serves_on_the_port_range(tmp_path: Path):
+    _, conf = _written_conf(tmp_path, ports={"flink_metrics": "9300-9305"})
+    factory = "org.apache.flink.metrics.prometheus.PrometheusReporterFactory"
+    assert conf["metrics.reporter.prom.factory.class"] == factory
+    # a range: the JobManager and every TaskManager each take the first free port of it
+    assert conf["metrics.reporter.prom.port"] == "9300-9305"
+    # the factory ships in the wheel's plugins/, where the daemons look for plugins
+    from stack.layout import flink_home
+
+    jars = list((flink_home() / "plugins" / "metrics-prometheus").glob("*.jar"))
+    assert jars, "no Prometheus reporter plugin in the PyFlink wheel"
+    import zipfile
+
+    with zipfile.ZipFile(jars[0]) as jar:
+        names = jar.namelist()
+        services = jar.read(
+            "META-INF/services/org.apache.flink.metrics.reporter.MetricReporterFactory"
+        )
+    assert factory.replace(".", "/") + ".class" in names
+    assert factory in services.decode()
+
+
+def test_no_reporter_when_the_stacks_metrics_are_off(tmp_path: Path):
+    _, conf = _written_conf(tmp_path, metrics=False)
+    assert not any(k.startswith("metrics.reporter.") for k in conf)
+
+
+def test_prometheus_scrapes_the_reporter_range_and_the_announced_endpoints(tmp_path: Path):
+    import shutil
+    import subprocess
+
+    from stack.services import Prometheus
+
+    s, _ = _written_conf(
+        tmp_path,
+        ports={"flink_metrics": "9300-9302", "prometheus": 9999},
+        metrics_scrape_interval="5 s",
+    )
+    svc = Prometheus(s, Layout.from_settings(s))
+    conf = svc.scrape_config()
+    jobs = {j["job_name"]: j for j in conf["scrape_configs"]}
+    assert jobs["flink"]["static_configs"][0]["targets"] == [
+        "127.0.0.1:9300",
+        "127.0.0.1:9301",
+        "127.0.0.1:9302",
+    ]
+    targets = s.stack.metrics_targets_dir()
+    assert jobs["fraudctl_sink"]["file_sd_configs"][0]["files"] == [str(targets / "sink-*.json")]
+    assert jobs["fraudctl_notify"]["file_sd_configs"][0]["files"] == [
+        str(targets / "notify-*.json")
+    ]
+    assert conf["global"]["scrape_interval"] == "5s"
+    assert conf["global"]["scrape_timeout"] == "5s"
+    assert svc.marker == f"--config.file={svc.config_file}"
+    promtool = shutil.which("promtool")  # Debian's prometheus package brings it
+    if promtool:
+        svc.config_file.parent.mkdir(parents=True)
+        svc.config_file.write_text(yaml.safe_dump(conf))
+        proc = subprocess.run(
+            [promtool, "check", "config", str(svc.config_file)], capture_output=True, text=True
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
