@@ -7,6 +7,7 @@
 - `backtest`, `lake` (jobs/history/cli.py): a rule change tried on the lake's history
 - `sink`, `query ...`, `evaluate` (mongo_sink/cli.py): Kafka -> MongoDB and the analytics
 - `notify` (notify/cli.py): alerts to webhooks and e-mail, once each
+- `top` (monitoring/cli.py): the on-call figures live from Prometheus
 - `demo` (jobs/demo.py): the whole pipeline end to end
 
 The rest of this package is what several packages share: CLI helpers (cli_common), Kafka topics
@@ -22,6 +23,7 @@ import jobs.demo
 import jobs.history.cli
 import jobs.rule_admin.cli
 import mongo_sink.cli
+import monitoring.cli
 import notify.cli
 import producer.cli
 import stack.cli
@@ -45,6 +47,7 @@ for module in (
     jobs.history.cli,
     mongo_sink.cli,
     notify.cli,
+    monitoring.cli,
     jobs.demo,
 ):
     module.register(app)

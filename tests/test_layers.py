@@ -3,7 +3,7 @@
     config                       the typed settings and the rules' declarations
     udfs                         the job's Python functions (the TaskManagers import them)
     fraudctl (but app.py)        what the packages share: CLI helpers, Kafka topics, MongoDB
-    producer, stack, mongo_sink, notify, jobs
+    producer, stack, mongo_sink, notify, monitoring, jobs
     fraudctl/app.py              the console script, which registers every package's verbs
 
 Beside its own package and the floors below, a package may import only what ALSO lists.
@@ -23,7 +23,7 @@ FLOORS = {
     "udfs": {"config", "udfs"},
     "fraudctl": {"config", "udfs", "fraudctl"},
 }
-TOP = {"producer", "stack", "mongo_sink", "notify", "jobs"}
+TOP = {"producer", "stack", "mongo_sink", "notify", "monitoring", "jobs"}
 PACKAGES = set(FLOORS) | TOP
 # the job needs the stack's jars (submit) and the demo starts the stack
 ALSO = {"jobs": {"stack"}}
