@@ -18,6 +18,8 @@ COPY fraudctl /opt/fraud/fraudctl
 COPY jobs /opt/fraud/jobs
 COPY udfs /opt/fraud/udfs
 COPY mongo_sink /opt/fraud/mongo_sink
+COPY notify /opt/fraud/notify
+COPY monitoring /opt/fraud/monitoring
 COPY producer /opt/fraud/producer
 COPY stack /opt/fraud/stack
 COPY sql_templates /opt/fraud/sql_templates

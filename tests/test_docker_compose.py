@@ -75,3 +75,45 @@ def test_the_image_gives_flinks_log4j_files_the_projects_lines():
     append = next(i for i, line in enumerate(lines) if "flink_log4j_extra.properties" in line)
     assert copy_stack < append
     assert "/opt/flink/conf/log4j*.properties" in "\n".join(lines[append - 1 : append + 2])
+
+
+def test_compose_runs_prometheus_and_grafana_with_the_provisioned_dashboard():
+    proc = _config({"FRAUD_CARD_TOKEN_SECRET": "test-only"})
+    assert proc.returncode == 0, proc.stderr
+    services = yaml.safe_load(proc.stdout)["services"]
+    assert services["prometheus"]["image"].startswith("prom/prometheus:")
+    assert services["grafana"]["image"].startswith("grafana/grafana:")
+    mounts = {v.split(":")[1]: v.split(":")[0] for v in services["grafana"]["volumes"]}
+    assert mounts["/etc/grafana/provisioning"] == str(ROOT / "monitoring/grafana/provisioning")
+    assert mounts["/var/lib/grafana/dashboards"] == str(ROOT / "monitoring/grafana/dashboards")
+    prom_mounts = {v.split(":")[1]: v.split(":")[0] for v in services["prometheus"]["volumes"]}
+    assert prom_mounts["/etc/prometheus/prometheus.yml"] == str(ROOT / "monitoring/prometheus.yml")
+    # every Flink container serves the reporter's port that monitoring/prometheus.yml scrapes
+    for flink in ("jobmanager", "taskmanager"):
+        props = services[flink]["environment"]["FLINK_PROPERTIES"]
+        assert "PrometheusReporterFactory" in props and "metrics.reporter.prom.port: 9249" in props
+    assert str(services["sink"]["environment"]["FRAUD_MONGO__METRICS_PORT"]) == "9464"
+    assert str(services["notify"]["environment"]["FRAUD_NOTIFY__METRICS_PORT"]) == "9465"
+    scrape = yaml.safe_load((ROOT / "monitoring" / "prometheus.yml").read_text())
+    targets = str(scrape["scrape_configs"])
+    for target in ("jobmanager:9249", "'taskmanager'", "sink:9464", "notify:9465"):
+        assert target in targets
+
+
+def test_the_image_holds_every_package_the_console_script_imports():
+    # fraudctl/app.py registers every package's verbs: a package missing from the image
+    # breaks every `fraudctl` command in it (the sink's too)
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for package in (
+        "config",
+        "fraudctl",
+        "jobs",
+        "udfs",
+        "mongo_sink",
+        "producer",
+        "stack",
+        "notify",
+        "monitoring",
+        "sql_templates",
+    ):
+        assert f"COPY {package} /opt/fraud/{package}" in dockerfile
