@@ -1,6 +1,7 @@
 """`fraudctl top`: the on-call figures (monitoring/figures.py) live in the terminal, read from
-Prometheus: a table per figure, refreshed every few seconds; `--once` prints one snapshot,
-`--json` one snapshot as JSON for scripts."""
+Prometheus, on one screen (per rule, per dead-letter kind, per job, the busiest tasks, the sink
+and the notifier), refreshed every few seconds; `--once` prints one snapshot, `--json` one
+snapshot as JSON for scripts (every figure with its rows)."""
 
 from __future__ import annotations
 
@@ -9,18 +10,19 @@ import time
 from typing import Annotated, Any
 
 import typer
+from rich.columns import Columns
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
 
 from fraudctl.cli_common import ConfigOption, JsonOption, console, fail, print_json
 from fraudctl.cli_common import settings as load
-from monitoring.figures import FIGURES, Figure
+from monitoring.figures import FIGURES
 from monitoring.prometheus import Prometheus, PrometheusError
 
 # the reporter writes a task's chain "A -> B -> C" as "A_____B_____C"; these links say
 # nothing on call (projections, filters, the timestamp helper of MATCH_RECOGNIZE)
-_CHAIN_SPLIT = re.compile(r"_{4,}")
+_CHAIN_SPLIT = re.compile(r"_{3,}")
 _PLUMBING = re.compile(r"^[_(]*(Calc|PythonCalc|StreamRecordTimestampInserter)_\d+[_)]*$")
 _COMMITTER = re.compile(r"_:_Committer_*$")
 
@@ -53,7 +55,9 @@ def snapshot(prometheus: Prometheus) -> list[dict[str, Any]]:
     return out
 
 
-def _value(value: float, unit: str) -> str:
+def _value(value: float | None, unit: str = "") -> str:
+    if value is None:
+        return ""
     if value != value:  # NaN: a ratio over nothing
         return "-"
     if unit == "ratio":
@@ -62,24 +66,121 @@ def _value(value: float, unit: str) -> str:
     return f"{text} {unit}".strip()
 
 
-def _table(figure: Figure, section: dict[str, Any]) -> Table:
-    table = Table(title=section["title"], title_justify="left", expand=False)
-    for label in figure.labels:
-        table.add_column(label)
-    table.add_column("value", justify="right")
-    for row in section["rows"]:
-        table.add_row(
-            *(str(row[label]) for label in figure.labels), _value(row["value"], section["unit"])
-        )
-    if not section["rows"]:
-        table.add_row(*(["-"] * len(figure.labels)), "no data")
+def _merge(
+    by_title: dict[str, dict[str, Any]], keys: tuple[str, ...], columns: dict[str, str]
+) -> dict[tuple[str, ...], dict[str, float]]:
+    """Rows of several figures joined on their `keys` labels: key -> {column: value}, the
+    columns named by `columns` (figure title -> column)."""
+    out: dict[tuple[str, ...], dict[str, float]] = {}
+    for title, column in columns.items():
+        for row in by_title[title]["rows"]:
+            out.setdefault(tuple(str(row.get(k, "")) for k in keys), {})[column] = row["value"]
+    return dict(sorted(out.items()))
+
+
+def _table(
+    title: str,
+    keys: tuple[str, ...],
+    rows: dict[tuple[str, ...], dict[str, float]],
+    columns: dict[str, str],
+) -> Table:
+    """A table of merged rows: the key columns, then each value column (name -> unit)."""
+    table = Table(title=title, title_justify="left", expand=False)
+    for key in keys:
+        table.add_column(key)
+    for column in columns:
+        table.add_column(column, justify="right")
+    for key, values in rows.items():
+        table.add_row(*key, *(_value(values.get(c), unit) for c, unit in columns.items()))
+    if not rows:
+        table.add_row(*(["-"] * len(keys)), "no data", *([""] * (len(columns) - 1)))
     return table
 
 
 def render(sections: list[dict[str, Any]], url: str) -> Group:
-    stamp = time.strftime("%H:%M:%S")
-    tables = [_table(f, s) for f, s in zip(FIGURES, sections, strict=True)]
-    return Group(f"[bold]fraudctl top[/]  {url}  {stamp}", *tables)
+    """The figures compactly, one screen: per rule, per dead-letter kind, per job, the
+    busiest tasks, the sink and the notifier, the scrape targets."""
+    by = {s["title"]: s for s in sections}
+    job, rule, kind = ("job_name",), ("job_name", "rule"), ("job_name", "kind")
+    rules = _merge(
+        by,
+        rule,
+        {
+            "alerts by rule (since job start)": "alerts",
+            "alerts by rule (last 5 min)": "last 5 min",
+            "rule versions applied": "version",
+        },
+    )
+    dead = _merge(
+        by,
+        kind,
+        {
+            "dead letters by kind (since job start)": "dead letters",
+            "dead letters by kind (last 5 min)": "last 5 min",
+        },
+    )
+    jobs = _merge(
+        by,
+        job,
+        {
+            "job input lag (records)": "input lag",
+            "late events": "late events",
+            "re-deliveries counted once": "re-deliveries",
+            "last checkpoint duration": "last checkpoint",
+            "failed checkpoints": "failed checkpoints",
+            "restarts": "restarts",
+        },
+    )
+    tasks = _merge(
+        by,
+        ("job_name", "task_name"),
+        {"busiest tasks (busy share)": "busy", "back-pressured tasks": "back-pressured"},
+    )
+    tasks = dict(sorted(tasks.items(), key=lambda kv: -(kv[1].get("busy") or 0))[:5])
+    consumers: dict[tuple[str, ...], dict[str, float]] = {}
+    for title, what, label in (
+        ("sink consumer lag (records)", "sink lag", "topic"),
+        ("sink documents written", "sink written", "collection"),
+        ("notify consumer lag (records)", "notify lag", "topic"),
+    ):
+        for row in by[title]["rows"]:
+            consumers[(what, row[label])] = {"value": row["value"]}
+    for row in by["notifications"]["rows"]:
+        consumers[("notifications", f"{row['destination']} {row['outcome']}")] = {
+            "value": row["value"]
+        }
+    up = ", ".join(f"{r['job']} {_value(r['value'])}" for r in by["scrape targets up"]["rows"])
+    return Group(
+        f"[bold]fraudctl top[/]  {url}  {time.strftime('%H:%M:%S')}  targets up: {up or '-'}",
+        Columns(
+            [
+                _table(
+                    "alerts by rule", rule, rules, {"alerts": "", "last 5 min": "", "version": ""}
+                ),
+                _table("dead letters", kind, dead, {"dead letters": "", "last 5 min": ""}),
+            ]
+        ),
+        _table(
+            "jobs",
+            job,
+            jobs,
+            {
+                "input lag": "",
+                "late events": "",
+                "re-deliveries": "",
+                "last checkpoint": "ms",
+                "failed checkpoints": "",
+                "restarts": "",
+            },
+        ),
+        _table(
+            "busiest tasks",
+            ("job_name", "task_name"),
+            tasks,
+            {"busy": "ratio", "back-pressured": "ratio"},
+        ),
+        _table("sink and notify", ("figure", "of"), consumers, {"value": ""}),
+    )
 
 
 def top(

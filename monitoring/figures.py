@@ -35,11 +35,15 @@ _DEDUP = 'operator_name=~"Deduplicate_[0-9]+_",task_name!~".*_alerts_kafka_.*"'
 
 
 def _writer(metric: str, regex: str, label: str, window: str | None = None) -> str:
+    """`metric` of the writers whose operator name matches `regex`, summed by job and by
+    `label` (the regex's group); with `window`: the increase over it, rounded (Prometheus
+    extrapolates an increase to the window's edges: 1 alert reads 1.02)."""
     selector = f'{metric}{{operator_name=~"{regex}"}}'
     if window:
         selector = f"increase({selector}[{window}])"
     labelled = f'label_replace({selector}, "{label}", "$1", "operator_name", "{regex}")'
-    return f"sum by (job_name, {label}) ({labelled})"
+    summed = f"sum by (job_name, {label}) ({labelled})"
+    return f"round({summed})" if window else summed
 
 
 # alerts each rule's sink wrote since the job (re)started, by Flink job and rule
@@ -99,6 +103,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("alerts by rule (since job start)", ALERTS_BY_RULE, ("job_name", "rule")),
     Figure("alerts by rule (last 5 min)", ALERTS_BY_RULE_5M, ("job_name", "rule")),
     Figure("dead letters by kind (since job start)", DEAD_LETTERS_BY_KIND, ("job_name", "kind")),
+    Figure("dead letters by kind (last 5 min)", DEAD_LETTERS_BY_KIND_5M, ("job_name", "kind")),
     Figure("late events", LATE_EVENTS, ("job_name",)),
     Figure("re-deliveries counted once", REDELIVERIES, ("job_name",)),
     Figure("rule versions applied", RULE_VERSIONS, ("job_name", "rule")),

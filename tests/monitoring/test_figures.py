@@ -111,3 +111,56 @@ def test_compose_prometheus_scrapes_the_jobs_the_local_stack_does(tmp_path: Path
     assert {j["job_name"] for j in compose["scrape_configs"]} == {
         j["job_name"] for j in local["scrape_configs"]
     }
+
+
+def test_the_live_view_fits_the_figures_on_one_screen():
+    from rich.console import Console
+
+    from monitoring.cli import render
+
+    j = {"job_name": "fraud_detection"}
+    answers = {
+        figures.ALERTS_BY_RULE: [Sample({**j, "rule": r}, 3.0) for r in ("high_value", "velocity")],
+        figures.ALERTS_BY_RULE_5M: [Sample({**j, "rule": "high_value"}, 1.0)],
+        figures.RULE_VERSIONS: [Sample({**j, "rule": r}, 0.0) for r in ("high_value", "velocity")],
+        figures.DEAD_LETTERS_BY_KIND: [Sample({**j, "kind": "late_event"}, 1.0)],
+        figures.LATE_EVENTS: [Sample(j, 1.0)],
+        figures.REDELIVERIES: [Sample(j, 2.0)],
+        figures.CHECKPOINT_DURATION_MS: [Sample(j, 90.0)],
+        figures.BUSY: [Sample({**j, "task_name": "Deduplicate_7_____Calc_8_"}, 0.34)],
+        figures.SINK_LAG: [Sample({"topic": "fraud_alerts"}, 0.0)],
+        figures.NOTIFICATIONS: [Sample({"destination": "oncall", "outcome": "sent"}, 3.0)],
+        figures.TARGETS_UP: [Sample({"job": "flink"}, 2.0)],
+    }
+    console = Console(width=150, record=True)
+    console.print(render(snapshot(_Fake(answers)), "http://prometheus:9090"))
+    text = console.export_text()
+    assert len(text.splitlines()) <= 45, text
+    for wanted in ("high_value", "late_event", "90 ms", "34%", "oncall sent", "flink 2"):
+        assert wanted in text, wanted
+
+
+def test_every_query_parses_as_promql(tmp_path: Path):
+    """promtool (Debian's prometheus package) parses each figure and dashboard query as a
+    recording rule: a syntax error is found without a server."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    promtool = shutil.which("promtool")
+    if not promtool:
+        pytest.skip("promtool missing: `fraudctl stack install` installs prometheus")
+    exprs = [f.query for f in figures.FIGURES] + [instant(e) for _, e in dashboard_expressions()]
+    rules = {
+        "groups": [
+            {
+                "name": "check",
+                "rules": [{"record": f"check:q{i}", "expr": e} for i, e in enumerate(exprs)],
+            }
+        ]
+    }
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump(rules))
+    proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
