@@ -530,7 +530,9 @@ class Prometheus(Service):
             f"--web.listen-address={self.host}:{self.port}",
             "--log.level=warn",
         ]
-        spawn(cmd, self.log_file, self.pid_file, dict(os.environ), self.layout.data)
+        # it needs none of the caller's secrets
+        env = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+        spawn(cmd, self.log_file, self.pid_file, env, self.layout.data)
 
     def health(self) -> Health:
         try:
