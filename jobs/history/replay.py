@@ -13,6 +13,8 @@ mode would give the same windows, but MATCH_RECOGNIZE there ignores its ORDER BY
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,20 @@ REPLAY_TEMPLATE = "replay/replay.sql.j2"
 # one subtask reads the file in its order; a failure ends the replay with its cause instead of
 # restarting it (the job's restart strategy would retry a bad file for ever)
 REPLAY_OPTIONS = {"parallelism.default": "1", "restart-strategy.type": "none"}
+
+
+def _quiet_client_logs() -> None:
+    """Flink's client log configuration sends Hadoop's INFO lines (one per Parquet file read)
+    to the terminal: the in-process JVM gets a copy with Hadoop at WARN (PyFlink's gateway
+    takes it from LOG4J_PROPERTIES; set once per process, before the JVM starts)."""
+    if os.environ.get("LOG4J_PROPERTIES"):
+        return
+    import pyflink
+
+    wheel = Path(pyflink.__file__).parent / "conf" / "log4j-cli.properties"
+    quiet = Path(tempfile.gettempdir()) / f"fraud-log4j-cli-{os.getuid()}.properties"
+    quiet.write_text(wheel.read_text() + "\nlogger.hadoop.level = WARN\n")
+    os.environ["LOG4J_PROPERTIES"] = str(quiet)
 
 
 def replay_script(
@@ -60,7 +76,13 @@ def replay(
     from jobs.cluster.submit import java_message, statement_set, table_environment
     from jobs.sql.render import parse_script
 
+    _quiet_client_logs()
     statements = parse_script(replay_script(settings, rules, input_path, input_format))
+    # no checkpoints: a replay runs once, start to end, and the final checkpoint of its
+    # finished tasks can outgrow the local JobManager's checkpoint storage
+    statements.settings[:] = [
+        (k, v) for k, v in statements.settings if not k.startswith("execution.checkpointing.")
+    ]
     statements.settings.extend({**REPLAY_OPTIONS, **(options or {})}.items())
     t_env = table_environment(statements, {})
     statement_set(t_env, statements)
