@@ -25,6 +25,7 @@ from typer.testing import CliRunner
 from config import Settings, load_settings
 from fraudctl import mongo
 from fraudctl.app import app
+from fraudctl.cli_common import cell
 from mongo_sink import store
 from mongo_sink.documents import decode
 
@@ -362,7 +363,7 @@ def test_top(dataset: Settings, args: list[str], expected: list[tuple]) -> None:
     assert [tuple(r.values()) for r in rows] == expected
     table = cli(dataset, "query", "top", *args)
     for row in expected:
-        assert str(row[0]) in table and str(row[-1]) in table
+        assert str(row[0]) in table and cell(row[-1]) in table
 
 
 def test_bad_arguments_fail_cleanly(dataset: Settings) -> None:
