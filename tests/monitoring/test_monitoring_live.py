@@ -284,7 +284,13 @@ def test_every_dashboard_query_reads_metrics_prometheus_has(run: MetricsRun) -> 
         names = metric_names(expr)
         assert names, f"{title}: no metric name found in {expr}"
         assert names <= have, f"{title}: {sorted(names - have)} not in Prometheus"
-        assert run.prometheus.query(instant(expr)), f"{title}: no data for {expr}"
+        # a rate needs two scrapes of a series: one that appeared moments ago has one
+        wait_until(
+            lambda expr=expr: run.prometheus.query(instant(expr)),
+            60,
+            f"{title}: data for {expr}",
+            every_s=2,
+        )
     for figure in figures.FIGURES:
         assert metric_names(figure.query) <= have, figure.title
 
