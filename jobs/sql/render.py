@@ -79,10 +79,14 @@ def enabled_rules(settings: Settings) -> list[str]:
 
 def realtime_read(settings: Settings) -> bool:
     """Whether the per-transaction rules get a read of the input of their own
-    (job.per_transaction_read `own` and one of them enabled)."""
+    (job.per_transaction_read `own` and at least two of them enabled).
+
+    With a single reader, Flink merges that rule's reads of `rule_params` fields into the
+    Python operator that computes the ROW, and its planner then fails (NullPointerException in
+    RemoteCalcSplitRule): a lone per-transaction rule shares the read instead."""
     own = settings.job.per_transaction_read == "own"
     arriving = rules_reading(RuleInput.ARRIVING)
-    return own and any(r in arriving for r in enabled_rules(settings))
+    return own and sum(r in arriving for r in enabled_rules(settings)) >= 2
 
 
 def input_reads(settings: Settings) -> dict[str, str]:

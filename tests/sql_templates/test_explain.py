@@ -127,6 +127,8 @@ def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():
         # NullPointerException in RemoteCalcSplitRule, when it read rule_params' fields)
         ("high_value", "risk_score"),
         ("velocity", "device_sharing", "geo_hop", "impossible_travel", "card_testing"),
+        # HIGH_VALUE alone of the per-transaction rules: it shares the read (render.realtime_read)
+        ("risk_score",),
     ],
 )
 def test_flink_plans_the_job_with_only_some_of_its_rules(disabled):

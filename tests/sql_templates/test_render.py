@@ -168,6 +168,13 @@ def test_each_read_of_the_input_topic_commits_in_the_consumer_group_progress_wat
     assert ("transactions_realtime" in reads) == (per_transaction_read == "own")
 
 
+def test_a_lone_per_transaction_rule_shares_the_read_of_the_input():
+    # Flink cannot plan a read of its own with a single reader (render.realtime_read)
+    s = load_settings(job={"rules": {"risk_score": {"enabled": False}}})
+    assert "transactions_realtime" not in input_reads(s)
+    assert "CREATE TEMPORARY TABLE `transactions_realtime`" not in render_script(s, python_files="")
+
+
 @pytest.mark.parametrize(
     ("startup_mode", "reset"),
     [("group-offsets", "'properties.auto.offset.reset' = 'earliest'"), ("earliest-offset", None)],
