@@ -31,6 +31,8 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     private final InputActivity input;
     private final RelativeClock clock;
     private final long timeoutNanos;
+    /** This output's number in its subtask (for the log). */
+    private final int number;
 
     /** This output's records so far. */
     private long records;
@@ -44,6 +46,12 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
     private long othersFlowedNanos;
     /** Time since the last check that found new records of other outputs. */
     private long sinceOthersMovedNanos = Long.MAX_VALUE / 2;
+
+    /** The input's turn of this output's last run of records, or -1 before the first. */
+    private long lastTurn = -1;
+
+    /** Turns other outputs took since this output's last record (see {@link InputActivity}). */
+    private int turnsSinceLastRecord;
 
     private boolean idle;
     /** The deferred output of the periodic emits, remembered to reactivate this output. */
@@ -61,7 +69,7 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         this.input = input;
         this.clock = clock;
         this.timeoutNanos = timeoutNanos;
-        input.register(this);
+        this.number = input.register(this);
     }
 
     @Override
@@ -74,6 +82,19 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         watermarks.onEvent(event, eventTimestamp, eventWatermarks.to(output));
     }
 
+    long lastTurn() {
+        return lastTurn;
+    }
+
+    void tookTurn(long turn) {
+        lastTurn = turn;
+        turnsSinceLastRecord = 0;
+    }
+
+    void anotherTookATurn() {
+        turnsSinceLastRecord++;
+    }
+
     @Override
     public void onPeriodicEmit(WatermarkOutput output) {
         periodicOutput = output;
@@ -82,6 +103,7 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         }
         if (idleNow()) {
             idle = true;
+            input.idle(number, quietNanos, othersFlowedNanos, turnsSinceLastRecord);
             output.markIdle();
             return;
         }
@@ -113,7 +135,8 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
 
     /**
      * Whether this output has been quiet for the timeout while other outputs' records kept
-     * arriving for the timeout (so there is traffic, and not for it). A step counts as "kept
+     * arriving for the timeout (so there is traffic, and not for it), and a later fetch than the
+     * one of its last record came through ({@link InputActivity}). A step counts as "kept
      * arriving" when other records arrived within {@link #MAX_CHECK_GAP_NANOS} before it: a few
      * records and then a stall of the whole input count for about a second, not for the stall.
      */
@@ -137,7 +160,11 @@ final class ResumingIdleGenerator<T> implements WatermarkGenerator<T> {
         if (sinceOthersMovedNanos <= MAX_CHECK_GAP_NANOS) {
             othersFlowedNanos += step;
         }
-        return quietNanos > timeoutNanos && othersFlowedNanos > timeoutNanos;
+        return quietNanos > timeoutNanos
+                && othersFlowedNanos > timeoutNanos
+                && (turnsSinceLastRecord >= InputActivity.TURNS_PROVING_A_NEW_FETCH
+                        || othersFlowedNanos
+                                > InputActivity.SINGLE_FLOW_TIMEOUTS * timeoutNanos);
     }
 
     /**

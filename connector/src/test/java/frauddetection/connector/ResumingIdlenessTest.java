@@ -174,12 +174,13 @@ class ResumingIdlenessTest {
         s.record("p1", 1_000_001);
         s.elapse(400);
         assertEquals(wm(1_000_001), s.watermark());
-        // while the thread is free, quiet time counts as it passes
-        for (int i = 1; i <= 11; i++) {
+        // while the thread is free, quiet time counts as it passes (p0 alone has traffic, so
+        // p1 is idle after SINGLE_FLOW_TIMEOUTS timeouts)
+        for (int i = 1; i <= 61; i++) {
             s.record("p0", 1_480_000 + i * 1_000L);
             s.elapse(1_000);
         }
-        assertEquals(wm(1_491_000), s.watermark(), "p1 idle after 10 s of quiet");
+        assertEquals(wm(1_541_000), s.watermark(), "p1 idle after 60 s of quiet");
     }
 
     @Test
@@ -221,17 +222,17 @@ class ResumingIdlenessTest {
         // p0 first: p1 holds the watermark at its old place until it has its own records
         Subtask s = new Subtask("p0", "p1");
         s.record("p1", 1_000_000);
-        for (int i = 0; i < 25; i++) {
+        for (int i = 0; i < 65; i++) {
             s.record("p0", 1_000_000 + i * 1_000L);
             s.elapse(1_000);
         }
-        assertEquals(wm(1_024_000), s.watermark(), "p1 idle while p0 has traffic");
+        assertEquals(wm(1_064_000), s.watermark(), "p1 idle while p0 has traffic");
         s.elapse(30_000);
         for (long t = 2_000_000; t < 3_000_000; t += 1_000) {
             s.record("p0", t);
         }
         s.elapse(1_000);
-        assertEquals(wm(1_024_000), s.watermark(), "p1 counts as active again");
+        assertEquals(wm(1_064_000), s.watermark(), "p1 counts as active again");
         s.record("p1", 2_000_500);
         s.elapse(400);
         assertEquals(wm(2_000_500), s.watermark());
@@ -255,23 +256,54 @@ class ResumingIdlenessTest {
         s.record("p0", 1_000_000);
         s.elapse(1_000);
         assertEquals(Long.MIN_VALUE, s.watermark(), "the empty partition is not idle yet");
-        for (int i = 1; i <= 30; i++) {
+        for (int i = 1; i <= 61; i++) {
             s.record("p0", 1_000_000 + i * 1_000L);
             s.elapse(1_000);
         }
-        assertEquals(wm(1_030_000), s.watermark());
+        assertEquals(wm(1_061_000), s.watermark());
     }
 
     @Test
     void aQuietPartitionStaysIdleWhileTheOthersHaveTraffic() {
         Subtask s = new Subtask("busy", "quiet");
         s.record("quiet", 1_000_000);
-        for (int i = 0; i < 40; i++) {
+        for (int i = 0; i < 70; i++) {
             s.record("busy", 1_000_000 + i * 1_000L);
             s.elapse(1_000);
         }
-        // idle after 10 s: the busy partition alone moves the watermark
-        assertEquals(wm(1_039_000), s.watermark());
+        // one partition with traffic takes no turns: idle after 6 timeouts, then the busy
+        // partition alone moves the watermark
+        assertEquals(wm(1_069_000), s.watermark());
+    }
+
+    @Test
+    void aQuietPartitionIsIdleAfterTheTimeoutWhenTheOthersTakeTurns() {
+        Subtask s = new Subtask("p0", "p1", "quiet");
+        s.record("quiet", 1_000_000);
+        for (int i = 0; i < 12; i++) {
+            s.record("p0", 1_000_000 + i * 1_000L);
+            s.record("p1", 1_000_000 + i * 1_000L);
+            s.elapse(1_000);
+        }
+        assertEquals(wm(1_011_000), s.watermark(), "quiet idle after 10 s of the others' turns");
+    }
+
+    @Test
+    void aPartitionWaitingBehindTheOthersFetchIsNotIdle() {
+        // a backlog written in 1 MB producer batches: the consumer's first fetch holds one
+        // batch of every partition and hands them over one partition at a time; the pipeline
+        // needs 8 s for each, so p3 waits 24 s behind the others' records
+        Subtask s = new Subtask("p0", "p1", "p2", "p3");
+        for (String p : new String[] {"p0", "p1", "p2"}) {
+            for (int i = 0; i < 40; i++) {
+                s.record(p, 1_000_000 + i * 60_000L);
+                s.elapse(200);
+            }
+        }
+        assertEquals(Long.MIN_VALUE, s.watermark(), "p3 holds the watermark: it has had no turn");
+        s.record("p3", 1_000_000);
+        s.elapse(400);
+        assertEquals(wm(1_000_000), s.watermark(), "p3's first record is on time");
     }
 
     @Test
