@@ -47,7 +47,7 @@ def _alerts_at(base: Settings, crafted: Crafted, parallelism: int) -> list[dict]
 
 @pytest.fixture(scope="module")
 def alerts_by_parallelism(live_stack: Settings) -> dict[int, list[dict]]:
-    crafted = build()  # once: its event times are relative to now
+    crafted = build(PARTITIONS)  # once: its event times are relative to now
     return {p: _alerts_at(live_stack, crafted, p) for p in PARALLELISMS}
 
 
@@ -60,7 +60,7 @@ def test_the_same_alert_ids_as_at_parallelism_1(alerts_by_parallelism, paralleli
 
 
 def test_every_rule_alerts_at_every_parallelism(alerts_by_parallelism) -> None:
-    crafted = build()
+    crafted = build(PARTITIONS)
     rules = {rule for rule, _ in crafted.expected_alerts}
     for parallelism, alerts in alerts_by_parallelism.items():
         assert {a["rule"] for a in alerts} == rules, parallelism
