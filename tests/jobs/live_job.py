@@ -24,7 +24,7 @@ from config import Settings, load_settings
 from config.settings import deep_merge, environment_overrides
 from config.stack import PROJECT_ROOT
 from fraudctl.topics import TopicError, delete_topics, ensure_topics
-from jobs.cluster.flink_client import FlinkClient
+from jobs.cluster.flink_client import ENDING_STATES, FlinkClient
 from jobs.cluster.submit import submit
 
 # each run's own lake (removed when the run closes)
@@ -116,9 +116,15 @@ class LiveJob:
         return cls(settings=s, overrides=overrides, client=FlinkClient(base.flink.jobmanager))
 
     def produce(self, records: Iterable[Record], **config: Any) -> int:
-        """Send `records` to the input topic; `config` overrides producer settings."""
+        """Send `records` to the input topic, each partition's in the order given (idempotent:
+        a retried batch cannot land after a later one); `config` overrides producer settings."""
         producer = Producer(
-            {"bootstrap.servers": self.settings.kafka.bootstrap_servers, "linger.ms": 5, **config}
+            {
+                "bootstrap.servers": self.settings.kafka.bootstrap_servers,
+                "linger.ms": 5,
+                "enable.idempotence": True,
+                **config,
+            }
         )
         n = 0
         for r in records:
@@ -253,7 +259,8 @@ class LiveJob:
     def close(self) -> None:
         if self.job_id:
             try:
-                if self.client.job_state(self.job_id) in {"RUNNING", "CREATED", "INITIALIZING"}:
+                # a RESTARTING job holds its slots too: cancel whatever has not ended
+                if self.client.job_state(self.job_id) not in ENDING_STATES:
                     self.client.cancel(self.job_id)
             except Exception:  # the job may already be gone; never mask the test's outcome
                 pass
