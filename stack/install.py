@@ -4,6 +4,7 @@
 |----------------------------|-------------------------|----------------------------------|
 | Kafka broker + log4j2      | Maven Central (pom)     | <cache>/kafka-<ver>/libs         |
 | Kafka connector, SQL client/gateway | Maven Central  | <cache>/jars, then Flink lib/opt |
+| flink-python (the wheel's opt/) | the PyFlink wheel     | Flink lib                        |
 | kafka-resuming connector   | Maven build of connector/ | <cache>/jars, then Flink lib   |
 | Parquet + Hadoop client (lake) | Maven Central (pom)  | <cache>/lake-jars, then Flink lib |
 | FerretDB launcher          | Go module proxy         | <cache>/bin                      |
@@ -120,6 +121,11 @@ def install_flink_jars(layout: Layout) -> None:
     placements = {
         connector_jar(layout): home / "lib",
         layout.jars / f"flink-sql-gateway-{v['flink']}.jar": home / "opt",
+        # PyFlink ships flink-python (42 MB: Beam, gRPC, Arrow) with every job unless the
+        # TaskManager has it: each job then loaded it into a class loader of its own that
+        # outlived the job (about 48 MB of metaspace each; the 256 MB default ran out after
+        # five jobs). From lib/ it is loaded once.
+        home / "opt" / f"flink-python-{v['flink']}.jar": home / "lib",
     }
     # an earlier install placed a second SQL client jar (2.2.0) next to the wheel's own;
     # sql-client.sh breaks on duplicates, so keep only the wheel's

@@ -14,6 +14,13 @@ import requests
 TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED"})
 # states of a job that gives its task slots back (or soon will)
 ENDING_STATES = TERMINAL_STATES | {"CANCELLING", "FAILING"}
+JVM_MEMORY_METRICS = frozenset(
+    {
+        "Status.JVM.Memory.Heap.Used",
+        "Status.JVM.Memory.Heap.Max",
+        "Status.JVM.Memory.Metaspace.Used",
+    }
+)
 
 
 class FlinkError(RuntimeError):
@@ -328,9 +335,10 @@ class FlinkClient:
         return float(values[0]["value"])
 
     def taskmanager_jvm(self) -> dict[str, dict[str, float]]:
-        """Per TaskManager id: its heap (`heap_used`, `heap_max`, bytes) and, per garbage
-        collector (`G1_Young_Generation`, ...), `<collector>.count` and `<collector>.ms` so
-        far. Two readings give what a stretch of a run collected."""
+        """Per TaskManager id: its heap (`heap_used`, `heap_max`, bytes), the metaspace its
+        classes take (`metaspace_used`, bytes) and, per garbage collector
+        (`G1_Young_Generation`, ...), `<collector>.count` and `<collector>.ms` so far. Two
+        readings give what a stretch of a run collected."""
         prefix = "Status.JVM.GarbageCollector."
         out: dict[str, dict[str, float]] = {}
         for tm in self._request("GET", "/taskmanagers").get("taskmanagers", []):
@@ -338,7 +346,7 @@ class FlinkClient:
             names = [
                 m["id"]
                 for m in self._request("GET", path)
-                if m["id"] in ("Status.JVM.Memory.Heap.Used", "Status.JVM.Memory.Heap.Max")
+                if m["id"] in JVM_MEMORY_METRICS
                 or (m["id"].startswith(prefix) and not m["id"].startswith(prefix + "All."))
             ]
             values = {
@@ -348,6 +356,7 @@ class FlinkClient:
             out[tm["id"]] = {
                 "heap_used": values.get("Status.JVM.Memory.Heap.Used", 0.0),
                 "heap_max": values.get("Status.JVM.Memory.Heap.Max", 0.0),
+                "metaspace_used": values.get("Status.JVM.Memory.Metaspace.Used", 0.0),
                 **{
                     k.removeprefix(prefix).replace(".Count", ".count").replace(".Time", ".ms"): v
                     for k, v in values.items()
