@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import signal
+import threading
 import time
 import uuid
 from collections import Counter
@@ -263,12 +264,26 @@ def test_the_rules_reader_survives_junk_and_a_broker_kill_9_then_applies_a_chang
         )
         assert changed["version"] == 1  # the junk took no version number
 
+        # a purchase every 0.2 s, so the first alert under the change comes within 0.2 s of the
+        # job applying it (a probe per poll of the alerts, 1.5 s apart, added up to 1.5 s)
+        stop_probing = threading.Event()
+
+        def probe() -> None:
+            while not stop_probing.wait(0.2):
+                job.produce([purchase("150.00")])
+
+        prober = threading.Thread(target=probe, daemon=True)
+        prober.start()
+
         def judged_by_the_change() -> dict | None:
-            job.produce([purchase("150.00")])
             alerts = job.read(job.settings.kafka.topics.fraud_alerts, lambda m: False, 1)
             return next((a["value"] for a in alerts if a["value"]["rule_version"] == 1), None)
 
-        alert = wait_until(judged_by_the_change, 60, "an alert under the new version", 0.5)
+        try:
+            alert = wait_until(judged_by_the_change, 60, "an alert under the new version", 0.5)
+        finally:
+            stop_probing.set()
+            prober.join(30)
         detected = dt.datetime.fromisoformat(alert["detected_at"].replace("Z", "+00:00"))
         assert alert["rule"] == "HIGH_VALUE" and alert["details"]["amount_over"] == 100.0
         assert job.client.failovers(job.job_id) == 0, "the job restarted: not the same reader"
