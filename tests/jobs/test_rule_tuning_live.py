@@ -71,11 +71,16 @@ def tuned(live_stack: Settings) -> dict[str, Any]:
         def listed() -> dict[str, Any]:
             return {r["rule"]: r for r in json.loads(job.fraudctl("rules", "list", "--json"))}
 
-        # the job's metric (refreshed by Flink's metric fetcher every 10 s) catches up
+        # the job's metrics (one per Python operator, refreshed by Flink's metric fetcher every
+        # 10 s) catch up: the per-transaction read's operator reports HIGH_VALUE and RISK_SCORE
+        def all_applied() -> dict[str, Any] | None:
+            rows = listed()
+            return rows if all(r["applied"] == r["version"] for r in rows.values()) else None
+
         listing = wait_until(
-            lambda: (rows := listed())["VELOCITY"]["applied"] == 1 and rows,
+            all_applied,
             60,
-            "`rules list` to show the job applied velocity version 1",
+            "`rules list` to show the job applied every version written",
             every_s=2,
         )
 
