@@ -14,7 +14,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make demo        run the pipeline end to end on the local stack"
 	@echo "make test        run every test (installs what is missing)"
-	@echo "make test-unit   every test that needs no running service (about 2 minutes)"
+	@echo "make test-unit   every test that needs no running service (about 3 minutes)"
 	@echo "make test-fast   unit tests and quick integration tests (skips 'slow')"
 	@echo "make test-rules  every rule's given/expect cases, in-process (no stack)"
 	@echo "make lint        ruff check + format check"
