@@ -14,13 +14,12 @@ import requests
 TERMINAL_STATES = frozenset({"FAILED", "CANCELED", "FINISHED"})
 # states of a job that gives its task slots back (or soon will)
 ENDING_STATES = TERMINAL_STATES | {"CANCELLING", "FAILING"}
-JVM_MEMORY_METRICS = frozenset(
-    {
-        "Status.JVM.Memory.Heap.Used",
-        "Status.JVM.Memory.Heap.Max",
-        "Status.JVM.Memory.Metaspace.Used",
-    }
-)
+# a TaskManager's memory metrics, by the key `taskmanager_jvm` gives each
+JVM_MEMORY_METRICS = {
+    "Status.JVM.Memory.Heap.Used": "heap_used",
+    "Status.JVM.Memory.Heap.Max": "heap_max",
+    "Status.JVM.Memory.Metaspace.Used": "metaspace_used",
+}
 
 
 class FlinkError(RuntimeError):
@@ -354,9 +353,7 @@ class FlinkClient:
                 for m in self._request("GET", path, params={"get": ",".join(names)})
             }
             out[tm["id"]] = {
-                "heap_used": values.get("Status.JVM.Memory.Heap.Used", 0.0),
-                "heap_max": values.get("Status.JVM.Memory.Heap.Max", 0.0),
-                "metaspace_used": values.get("Status.JVM.Memory.Metaspace.Used", 0.0),
+                **{key: values.get(name, 0.0) for name, key in JVM_MEMORY_METRICS.items()},
                 **{
                     k.removeprefix(prefix).replace(".Count", ".count").replace(".Time", ".ms"): v
                     for k, v in values.items()
