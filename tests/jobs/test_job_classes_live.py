@@ -39,11 +39,10 @@ def _run_once(live_stack: Settings, client: FlinkClient) -> None:
         job.produce(c.records)
         job.start()
         job.read(job.settings.kafka.topics.fraud_alerts, has_alert("HIGH_VALUE", token["D"]), 180)
-        job.close()
-        assert job.job_id and client.wait_for_state(job.job_id, {"CANCELED"}, 60) == "CANCELED"
     finally:
         job.close()
         job.delete_topics()
+    assert job.job_id and client.wait_for_state(job.job_id, {"CANCELED"}, 60) == "CANCELED"
 
 
 def test_jobs_run_one_after_another_leave_no_classes_behind(live_stack: Settings):
