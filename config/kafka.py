@@ -2,9 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from config.validators import HostPort, PositiveInt, TopicName
+
+# librdkafka logs up to this level (3: errors). Its notices and info lines, such as BGQUEUE's
+# "Purging 1 unserved events from background queue" when a consumer closes, are not for the
+# user of a CLI verb; what goes wrong is reported by the verb itself.
+CLIENT_LOG_LEVEL = 3
+
+
+def client_config(bootstrap_servers: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The librdkafka settings of a client of the project: the brokers, errors-only logging,
+    then `extra` (which may set its own `log_level` or `logger`)."""
+    return {"bootstrap.servers": bootstrap_servers, "log_level": CLIENT_LOG_LEVEL, **(extra or {})}
 
 
 class Topics(BaseModel):

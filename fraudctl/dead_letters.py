@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from config import Settings
+from config.kafka import client_config
 
 
 def read_dead_letters(
@@ -24,12 +25,14 @@ def read_dead_letters(
 
     topic = s.kafka.topics.dlq
     c = Consumer(
-        {
-            "bootstrap.servers": s.kafka.bootstrap_servers,
-            "group.id": "fraudctl-dlq-reader",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+        client_config(
+            s.kafka.bootstrap_servers,
+            {
+                "group.id": "fraudctl-dlq-reader",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
     )
     try:
         meta = c.list_topics(topic, timeout=10).topics[topic]

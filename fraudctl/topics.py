@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from config import Settings
+from config.kafka import client_config
 
 # fraud_rules: compaction keeps the newest version of each rule, and every version for at least
 # a week, so a replay of the last week's input sees the parameters it was judged by
@@ -36,9 +37,7 @@ def ensure_topics(
     from confluent_kafka import KafkaError, KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient(
-        {"bootstrap.servers": bootstrap_servers, **({"logger": logger} if logger else {})}
-    )
+    admin = AdminClient(client_config(bootstrap_servers, {"logger": logger} if logger else None))
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -70,7 +69,7 @@ def delete_topics(bootstrap_servers: str, names: Iterable[str], timeout_s: float
     names = list(dict.fromkeys(names))
     if not names:
         return []
-    admin = AdminClient({"bootstrap.servers": bootstrap_servers, "log_level": 3})
+    admin = AdminClient(client_config(bootstrap_servers))
     futures = admin.delete_topics(names, operation_timeout=timeout_s / 2, request_timeout=timeout_s)
     return _answered(futures, "deleting", KafkaError.UNKNOWN_TOPIC_OR_PART, timeout_s)
 
@@ -122,7 +121,7 @@ def group_progress(s: Settings, group: str, topics: Sequence[str]) -> tuple[int,
     far a group has read, its lag the difference."""
     from confluent_kafka import Consumer, TopicPartition
 
-    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": group})
+    c = Consumer(client_config(s.kafka.bootstrap_servers, {"group.id": group}))
     try:
         parts = [
             TopicPartition(topic, p)

@@ -22,6 +22,7 @@ from typing import Annotated
 import typer
 
 from config import Settings
+from config.kafka import client_config
 from fraudctl.cli_common import ConfigOption, console, err_console, fail, settings
 from jobs.cluster.input_progress import input_progress, sink_progress
 
@@ -64,7 +65,7 @@ def _last_event_time(s: Settings) -> datetime | None:
     from confluent_kafka import Consumer, TopicPartition
 
     topic = s.kafka.topics.transactions
-    c = Consumer({"bootstrap.servers": s.kafka.bootstrap_servers, "group.id": "fraud-demo-peek"})
+    c = Consumer(client_config(s.kafka.bootstrap_servers, {"group.id": "fraud-demo-peek"}))
     latest: datetime | None = None
     try:
         for p in c.list_topics(topic, timeout=10).topics[topic].partitions:

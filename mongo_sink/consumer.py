@@ -28,6 +28,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from config import Settings
+from config.kafka import client_config
 from fraudctl import mongo
 from mongo_sink import metrics, store
 from mongo_sink.documents import DecodeError, Kind, RecordRef, dead_letter, decode
@@ -77,17 +78,18 @@ def topic_kinds(settings: Settings) -> dict[str, Kind]:
 
 def consumer_config(settings: Settings) -> dict[str, Any]:
     """librdkafka settings: committed reads only, manual commits, start from the beginning."""
-    return {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
-        "group.id": settings.mongo.consumer_group,
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": False,
-        "client.id": "fraud-mongo-sink",
-        "log_level": 3,
-    }
+    return client_config(
+        settings.kafka.bootstrap_servers,
+        {
+            "group.id": settings.mongo.consumer_group,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+            "client.id": "fraud-mongo-sink",
+        },
+    )
 
 
 def build_batch(

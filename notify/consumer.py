@@ -35,6 +35,7 @@ from typing import Any
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from config import Settings
+from config.kafka import client_config
 from fraudctl import mongo
 from fraudctl.mongo import MongoUnavailable
 from notify import alerts as alert_rules
@@ -82,18 +83,19 @@ class NotifyStats:
 
 def consumer_config(settings: Settings) -> dict[str, Any]:
     n = settings.notify
-    return {
-        "bootstrap.servers": settings.kafka.bootstrap_servers,
-        "group.id": n.consumer_group,
-        "isolation.level": "read_committed",
-        "enable.auto.commit": False,
-        "enable.auto.offset.store": False,
-        "auto.offset.reset": n.auto_offset_reset,
-        "enable.partition.eof": False,
-        "session.timeout.ms": SESSION_TIMEOUT_MS,
-        "client.id": "fraud-notify",
-        "log_level": 3,
-    }
+    return client_config(
+        settings.kafka.bootstrap_servers,
+        {
+            "group.id": n.consumer_group,
+            "isolation.level": "read_committed",
+            "enable.auto.commit": False,
+            "enable.auto.offset.store": False,
+            "auto.offset.reset": n.auto_offset_reset,
+            "enable.partition.eof": False,
+            "session.timeout.ms": SESSION_TIMEOUT_MS,
+            "client.id": "fraud-notify",
+        },
+    )
 
 
 @dataclass

@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import IO, Any, Protocol
 
+from config.kafka import client_config
 from fraudctl.topics import TopicError, ensure_topics
 
 log = logging.getLogger(__name__)
@@ -137,27 +138,29 @@ class ConfluentSink:
         self.last_error: str | None = None
         quiet = _quiet_logger()
         self._producer = Producer(
-            {
-                "bootstrap.servers": bootstrap,
-                "client.id": "fraudctl-producer",
-                "acks": "all",
-                "enable.idempotence": True,
-                "linger.ms": linger_ms,
-                "batch.size": batch_size,
-                "batch.num.messages": 10_000,
-                "compression.type": compression,
-                "queue.buffering.max.messages": 500_000,
-                "queue.buffering.max.kbytes": 512 * 1024,
-                "message.timeout.ms": delivery_timeout_ms,
-                "socket.connection.setup.timeout.ms": int(connect_timeout_s * 1000),
-                # same key -> partition mapping as the Java client and kafka-python
-                "partitioner": "murmur2_random",
-                "logger": quiet,
-                "error_cb": self._on_error,
-                # reports only for failures: no Python call per delivered message
-                "delivery.report.only.error": True,
-                "on_delivery": self._on_delivery,
-            }
+            client_config(
+                bootstrap,
+                {
+                    "client.id": "fraudctl-producer",
+                    "acks": "all",
+                    "enable.idempotence": True,
+                    "linger.ms": linger_ms,
+                    "batch.size": batch_size,
+                    "batch.num.messages": 10_000,
+                    "compression.type": compression,
+                    "queue.buffering.max.messages": 500_000,
+                    "queue.buffering.max.kbytes": 512 * 1024,
+                    "message.timeout.ms": delivery_timeout_ms,
+                    "socket.connection.setup.timeout.ms": int(connect_timeout_s * 1000),
+                    # same key -> partition mapping as the Java client and kafka-python
+                    "partitioner": "murmur2_random",
+                    "logger": quiet,
+                    "error_cb": self._on_error,
+                    # reports only for failures: no Python call per delivered message
+                    "delivery.report.only.error": True,
+                    "on_delivery": self._on_delivery,
+                },
+            )
         )
         self._send = self._producer.produce
         try:

@@ -20,6 +20,7 @@ import yaml
 
 from config import Settings
 from config.card_token import SECRET_ENV, SECRET_FILE_ENV
+from config.kafka import client_config
 from config.validators import duration_ms, port_range
 from stack.layout import Layout, flink_home
 from stack.process import live_pids, port_in_use, spawn, tail
@@ -199,11 +200,13 @@ class Kafka(Service):
             return Health(False, f"nothing listens on {self.host}:{self.port}")
         try:
             md = AdminClient(
-                {
-                    "bootstrap.servers": f"{self.host}:{self.port}",
-                    "socket.timeout.ms": 3000,
-                    "log_level": 0,  # a broker still starting is expected here, not an error
-                }
+                client_config(
+                    f"{self.host}:{self.port}",
+                    {
+                        "socket.timeout.ms": 3000,
+                        "log_level": 0,  # a broker still starting is expected here, not an error
+                    },
+                )
             ).list_topics(timeout=3)
         except Exception as exc:  # KafkaException and friends: not ready
             return Health(False, f"metadata request failed: {exc}")

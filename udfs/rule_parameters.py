@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from config.kafka import client_config
 from config.rule_changes import RuleChangeError, changed_parameters
 from config.rules import RuleInput, Rules, rule_names, rules_reading, runtime_parameters
 
@@ -304,16 +305,18 @@ class RuleVersionReader:
         from confluent_kafka import Consumer
 
         return Consumer(
-            {
-                "bootstrap.servers": self._bootstrap,
-                "group.id": "fraud-rules-reader",
-                "enable.auto.commit": False,
-                "isolation.level": "read_committed",
-                # a broker back after a restart is found within a second or so, not the
-                # default's 10 s: a change waiting to be applied
-                "reconnect.backoff.max.ms": 1000,
-                "logger": log,
-            }
+            client_config(
+                self._bootstrap,
+                {
+                    "group.id": "fraud-rules-reader",
+                    "enable.auto.commit": False,
+                    "isolation.level": "read_committed",
+                    # a broker back after a restart is found within a second or so, not the
+                    # default's 10 s: a change waiting to be applied
+                    "reconnect.backoff.max.ms": 1000,
+                    "logger": log,
+                },
+            )
         )
 
     def _close_consumer(self) -> None:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from config import Settings
+from config.kafka import client_config
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
 from config.rules import rule_names
 from fraudctl.times import iso_ms
@@ -40,12 +41,14 @@ def current_history(settings: Settings, timeout_s: float = 30) -> ParameterHisto
 
     history = ParameterHistory(initial_parameters(settings.job.rules))
     consumer = Consumer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "group.id": "fraudctl-rules",
-            "enable.auto.commit": False,
-            "isolation.level": "read_committed",
-        }
+        client_config(
+            settings.kafka.bootstrap_servers,
+            {
+                "group.id": "fraudctl-rules",
+                "enable.auto.commit": False,
+                "isolation.level": "read_committed",
+            },
+        )
     )
     try:
         for version in read_versions(consumer, settings.kafka.topics.rules, timeout_s):
@@ -118,11 +121,13 @@ def _transactional_producer(settings: Settings, rule: str) -> Any:
     from confluent_kafka import KafkaException, Producer
 
     producer = Producer(
-        {
-            "bootstrap.servers": settings.kafka.bootstrap_servers,
-            "transactional.id": f"fraudctl-rules-{settings.kafka.topics.rules}-{rule}",
-            "acks": "all",
-        }
+        client_config(
+            settings.kafka.bootstrap_servers,
+            {
+                "transactional.id": f"fraudctl-rules-{settings.kafka.topics.rules}-{rule}",
+                "acks": "all",
+            },
+        )
     )
     try:
         producer.init_transactions(30)
