@@ -7,9 +7,11 @@ through the rule's own SQL as `fraudctl backtest` replays the lake (jobs/history
 job's settings, views and the rule's template over a JSON Lines file of the rows, in a local
 PyFlink mini-cluster), collects the alerts and compares.
 
-All cases of a rule run in one job. Case k happens on day k after BASE_TIME, and its cards,
-devices, users and transaction ids carry the prefix `cK-`, so cases never share an entity and a
-case's watermark starts behind all of its rows, as if it ran alone.
+The cases of every rule run in one job (one job start instead of one per rule). Case k (counted
+across the rules) happens on day k after BASE_TIME, and its cards, devices, users and
+transaction ids carry the prefix `cK-`, so cases never share an entity and a case's watermark
+starts behind all of its rows, as if it ran alone. A case's rows may trip other rules too (a
+velocity burst of large amounts is also HIGH_VALUE): a case is judged by its own rule's alerts.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import re
 import tempfile
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -194,11 +197,12 @@ def _parameter_history(settings: Settings, rule: str, case: Case, ns: _Namespace
 
 
 def input_rows(
-    cases: list[Case], params: RiskParams, settings: Settings, rule: str
+    cases: list[Case], params: RiskParams, settings: Settings, rule: str, first: int = 0
 ) -> list[dict[str, Any]]:
-    """Every case's rows as `scored_transactions` records, cases in order."""
+    """Every case's rows as `scored_transactions` records, cases in order, the first of them
+    case number `first` (its namespace)."""
     out = []
-    for k, case in enumerate(cases):
+    for k, case in enumerate(cases, start=first):
         ns = _Namespace(k)
         history = _parameter_history(settings, rule, case, ns)
         for i, g in enumerate(case.given, start=1):
@@ -251,22 +255,44 @@ class Outcome:
     late: list[str] | None = None
 
 
-def run_rule(settings: Settings, rule: str, cases: list[Case]) -> list[Outcome]:
-    """Run every case of `rule` in one in-process job; each case's outcome, in case order."""
+def all_rows(settings: Settings, cases: Mapping[str, list[Case]]) -> list[dict[str, Any]]:
+    """The rows of every rule's cases, rule after rule, each case in its own namespace."""
     params = RiskParams.from_json(risk_score_params(settings))
-    want_late = any(case.late is not None for case in cases)
-    with tempfile.TemporaryDirectory(prefix=f"rule-cases-{rule}-") as tmp:
+    rows: list[dict[str, Any]] = []
+    first = 0
+    for rule, rule_cases in cases.items():
+        rows += input_rows(rule_cases, params, settings, rule, first)
+        first += len(rule_cases)
+    return rows
+
+
+def run_rules(settings: Settings, cases: Mapping[str, list[Case]]) -> dict[str, list[Outcome]]:
+    """Run every case of every rule of `cases` in one in-process job; per rule, each case's
+    outcome in case order (the alerts of the case's own rule only)."""
+    want_late = any(case.late is not None for rule_cases in cases.values() for case in rule_cases)
+    with tempfile.TemporaryDirectory(prefix="rule-cases-") as tmp:
         path = Path(tmp) / "scored_transactions.jsonl"
-        rows = input_rows(cases, params, settings, rule)
+        rows = all_rows(settings, cases)
         path.write_text("".join(json.dumps(r, default=float) + "\n" for r in rows))
-        alerts, late = replay(settings, [rule], path, options=HARNESS_OPTIONS, late_ids=want_late)
-    outcomes = [Outcome([], None if late is None else []) for _ in cases]
+        alerts, late = replay(
+            settings, list(cases), path, options=HARNESS_OPTIONS, late_ids=want_late
+        )
+    owner: list[tuple[str, int]] = [
+        (r, i) for r, rule_cases in cases.items() for i in range(len(rule_cases))
+    ]
+    outcomes = {
+        rule: [Outcome([], None if late is None else []) for _ in rule_cases]
+        for rule, rule_cases in cases.items()
+    }
     for alert in alerts:
         k = _case_of(alert["entity_id"])
-        outcomes[k].alerts.append(_localised(alert, _Namespace(k)))
+        rule, i = owner[k]
+        if alert["rule"] == rule.upper():
+            outcomes[rule][i].alerts.append(_localised(alert, _Namespace(k)))
     for txn in late or []:
         k = _case_of(txn)
-        outcomes[k].late.append(_Namespace(k).local(txn))
+        rule, i = owner[k]
+        outcomes[rule][i].late.append(_Namespace(k).local(txn))
     return outcomes
 
 

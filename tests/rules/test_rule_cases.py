@@ -1,40 +1,28 @@
 """Every rule's given/expect cases (sql_templates/rules/<rule>.cases.yaml), run in-process by the
-PyFlink harness of tests/rules/harness.py: one local job per rule, no Kafka, no cluster."""
+PyFlink harness of tests/rules/harness.py: one local job for every rule, no Kafka, no cluster."""
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 import pytest
 
 from config import load_settings
 from config.rules import rule_names
-from jobs.sql.render import risk_score_params
-from tests.rules.harness import Case, Outcome, input_rows, load_cases, mismatches, run_rule
-from udfs.risk_score import RiskParams
+from tests.rules.harness import Case, Outcome, all_rows, load_cases, mismatches, run_rules
 
 CASES = [(rule, k, case) for rule in rule_names() for k, case in enumerate(load_cases(rule))]
 
 
 @pytest.fixture(scope="session")
-def outcomes() -> Callable[[str], list[Outcome]]:
-    """The outcome of every case of a rule, from one harness run per rule (cached)."""
-    settings = load_settings()
-    runs: dict[str, list[Outcome]] = {}
-
-    def of(rule: str) -> list[Outcome]:
-        if rule not in runs:
-            runs[rule] = run_rule(settings, rule, load_cases(rule))
-        return runs[rule]
-
-    return of
+def outcomes() -> dict[str, list[Outcome]]:
+    """The outcome of every case of every rule, from one harness run."""
+    return run_rules(load_settings(), {rule: load_cases(rule) for rule in rule_names()})
 
 
 @pytest.mark.parametrize(
     ("rule", "index", "case"), CASES, ids=[f"{r}: {c.name}" for r, _, c in CASES]
 )
 def test_rule_case(rule: str, index: int, case: Case, outcomes) -> None:
-    problems = mismatches(case, outcomes(rule)[index])
+    problems = mismatches(case, outcomes[rule][index])
     assert not problems, f"{rule} / {case.name}:\n  " + "\n  ".join(problems)
 
 
@@ -42,11 +30,9 @@ def test_rule_case(rule: str, index: int, case: Case, outcomes) -> None:
 def test_card_alerts_carry_the_cards_user_and_last_digits(rule: str, outcomes) -> None:
     """Every card alert names the user and last four digits its transactions were given (the
     window rules carry them in packed accumulators, not plain columns)."""
-    settings = load_settings()
-    cases = load_cases(rule)
-    rows = input_rows(cases, RiskParams.from_json(risk_score_params(settings)), settings, rule)
+    rows = all_rows(load_settings(), {r: load_cases(r) for r in rule_names()})
     given = {(r["card_token"], r["user_id"], r["card_last4"]) for r in rows}
-    alerts = [a for outcome in outcomes(rule) for a in outcome.alerts]
+    alerts = [a for outcome in outcomes[rule] for a in outcome.alerts]
     assert alerts
     for alert in alerts:
         assert (alert["card_token"], alert["user_id"], alert["card_last4"]) in given
