@@ -42,7 +42,10 @@ def _quiet_client_logs() -> None:
 
     wheel = Path(pyflink.__file__).parent / "conf" / "log4j-cli.properties"
     quiet = Path(tempfile.gettempdir()) / f"fraud-log4j-cli-{os.getuid()}.properties"
-    quiet.write_text(wheel.read_text() + "\nlogger.hadoop.level = WARN\n")
+    # written aside and moved in: another process (a test worker) may be starting its JVM
+    aside = quiet.with_suffix(f".{os.getpid()}")
+    aside.write_text(wheel.read_text() + "\nlogger.hadoop.level = WARN\n")
+    aside.replace(quiet)
     os.environ["LOG4J_PROPERTIES"] = str(quiet)
 
 
