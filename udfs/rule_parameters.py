@@ -13,12 +13,13 @@ per-transaction alert (its budget is 1 s). The parameters are looked up in the j
 Python operator instead (one per read of the input), as one more output of the batch the other
 UDFs already see.
 
-The topic is read by a `RuleVersionReader`: the whole topic before the first batch, then a
+The topic is read by a `RuleVersionReader`: the whole topic in `open()`, then a
 supervised thread follows it (a failure is logged and the reader starts over after a back-off;
 a record that is not a valid version is logged, counted and skipped, never applied). The UDF
-holds its reader from its first batch (the settings arrive with it) until `close()`, and
-reports the version it has applied of each rule as a Flink metric (`fraudctl rules list` shows
-it beside the version written).
+holds its reader from `open()` to `close()`: its settings (the config's values, where
+fraud_rules is) are the job parameter `SETTINGS_PARAMETER`, which the rendered script sets
+(sql_templates/settings.sql.j2). It reports the version it has applied of each rule as a Flink
+metric (`fraudctl rules list` shows it beside the version written).
 
 Which parameters may change at run time is declared by each rule's config model
 (config/rules.py `runtime_parameters`); window lengths, slides and pattern shapes are
@@ -42,6 +43,10 @@ from config.rule_changes import RuleChangeError, changed_parameters
 from config.rules import RuleInput, Rules, rule_names, rules_reading, runtime_parameters
 
 log = logging.getLogger(__name__)
+
+# the job parameter (pipeline.global-job-parameters) holding the UDF's settings as JSON:
+# {"initial": {rule: parameters}, "bootstrap_servers": ..., "topic": fraud_rules or null}
+SETTINGS_PARAMETER = "fraud.rule-parameters"
 
 
 def tunable() -> dict[str, dict[str, str]]:
@@ -421,7 +426,7 @@ class RuleVersionReader:
 
 
 class _Readers:
-    """The readers of this Python worker process, one per settings literal, each shared by the
+    """The readers of this Python worker process, one per settings text, each shared by the
     UDF instances that use it and stopped when the last of them closes."""
 
     def __init__(self) -> None:
@@ -464,13 +469,22 @@ def _make_udf(rules: tuple[str, ...]) -> Any:
     }
 
     class RuleParameters(ScalarFunction):
-        """rule_parameters(event_time TIMESTAMP(3), settings STRING) -> the `rule_params` ROW
-        of its rules; `settings` is JSON: the config's values (`initial`), and
-        `bootstrap_servers` and `topic` of fraud_rules (no topic: the config only)."""
+        """rule_parameters(event_time TIMESTAMP(3)) -> the `rule_params` ROW of its rules, from
+        the reader that its settings (job parameter `SETTINGS_PARAMETER`) describe."""
 
         def open(self, function_context: Any) -> None:
-            self._settings: str | None = None
-            self._reader: RuleVersionReader | None = None
+            # by module, not by closure: this class travels to the workers pickled, and the
+            # process's readers (with their locks and threads) must not
+            from udfs.rule_parameters import READERS, SETTINGS_PARAMETER
+
+            settings = function_context.get_job_parameter(SETTINGS_PARAMETER, "")
+            if not settings:
+                raise ValueError(
+                    f"job parameter {SETTINGS_PARAMETER!r} is not set: the job's script sets it "
+                    "in pipeline.global-job-parameters (sql_templates/settings.sql.j2)"
+                )
+            self._settings = settings
+            self._reader = READERS.acquire(settings)
             group = function_context.get_metric_group()
             for rule in rules:
                 group.add_group("rule", rule).gauge(
@@ -485,30 +499,22 @@ def _make_udf(rules: tuple[str, ...]) -> Any:
         def _reader_count(self, what: str) -> int:
             return 0 if self._reader is None else int(getattr(self._reader, what))
 
-        def eval(self, rowtime: Any, settings_json: Any) -> Any:
-            if self._reader is None:
-                # by module, not by closure: this class travels to the workers pickled, and
-                # the process's readers (with their locks and threads) must not
-                from udfs.rule_parameters import READERS
-
-                text = settings_json if isinstance(settings_json, str) else settings_json.iloc[0]
-                self._reader = READERS.acquire(text)
-                self._settings = text
+        def eval(self, rowtime: Any) -> Any:
             times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
             return self._reader.frame_at(times, rules)
 
         def close(self) -> None:
-            if self._settings is not None:
+            if self._reader is not None:
                 from udfs.rule_parameters import READERS
 
                 READERS.release(self._settings)
-                self._reader = self._settings = None
+                self._reader = None
 
     fields = columns(rules)
     result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in fields.items()])
     return udf(
         RuleParameters(),
-        input_types=[DataTypes.TIMESTAMP(3), DataTypes.STRING()],
+        input_types=[DataTypes.TIMESTAMP(3)],
         result_type=result,
         func_type="pandas",
         # one answer per event time and history; declared deterministic so the planner keeps

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,8 +24,8 @@ from config.rules import RuleInput, rule_models, rule_names, rules_reading, runt
 from config.stack import PROJECT_ROOT
 from config.validators import duration_ms
 from jobs.sql.filters import FILTERS
+from udfs.rule_parameters import SETTINGS_PARAMETER, rule_columns
 from udfs.rule_parameters import columns as rule_params_columns
-from udfs.rule_parameters import rule_columns
 
 TEMPLATES_DIR = PROJECT_ROOT / "sql_templates"
 TARGET_DIR = PROJECT_ROOT / "target"
@@ -132,7 +133,7 @@ def risk_score_params(settings: Settings) -> str:
 
 
 def rule_parameters_settings(settings: Settings, follow_topic: bool = True) -> str:
-    """The rule_parameters UDF's settings as compact JSON (a SQL string literal): every rule's
+    """The rule_parameters UDF's settings as compact JSON (its job parameter): every rule's
     run-time parameters from config (version 0) and, with `follow_topic`, where fraud_rules is
     (udfs/rule_parameters.py)."""
     initial = initial_parameters(settings.job.rules)
@@ -142,6 +143,19 @@ def rule_parameters_settings(settings: Settings, follow_topic: bool = True) -> s
         sort_keys=True,
         separators=(",", ":"),
     )
+
+
+def flink_map(entries: Mapping[str, str]) -> str:
+    """The value of a map-typed Flink option (`key:value,...`) holding any text: each entry in
+    single quotes and its value in double quotes, a quote inside doubled (Flink's
+    StructuredOptionsSplitter), so commas, colons and quotes in a value stay in it."""
+    out = []
+    for key, value in entries.items():
+        if not re.fullmatch(r"[\w.-]+", key):
+            raise ValueError(f"job parameter name {key!r}: letters, digits, '.', '_', '-' only")
+        entry = key + ':"' + value.replace('"', '""') + '"'
+        out.append("'" + entry.replace("'", "''") + "'")
+    return ",".join(out)
 
 
 def udfs_zip(target_dir: Path = TARGET_DIR) -> Path:
@@ -174,7 +188,8 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "lake": settings.lake,
         "lake_uri": settings.lake_uri(),
         "risk_score_params": risk_score_params(settings),
-        "rule_parameters_settings": rule_parameters_settings(settings),
+        # pipeline.global-job-parameters: what the UDFs read in open()
+        "job_parameters": flink_map({SETTINGS_PARAMETER: rule_parameters_settings(settings)}),
         # the rules' declarations (config/rules.py): what each is about, the view it reads,
         # its run-time parameters (-> SQL type) and their columns in the job
         "rule_entities": {name: model.entity for name, model in rule_models().items()},

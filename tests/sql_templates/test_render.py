@@ -12,11 +12,13 @@ from config import ConfigError, load_settings
 from config.rules import rule_names
 from jobs.sql.render import (
     environment,
+    flink_map,
     input_reads,
     parse_script,
     render_script,
     split_statements,
 )
+from udfs.rule_parameters import SETTINGS_PARAMETER
 
 RULES = rule_names()
 
@@ -205,9 +207,8 @@ def test_rule_thresholds_come_from_config_as_version_0_of_the_run_time_parameter
         }
     )
     text = render_script(s, python_files="")
-    # thresholds are version 0 of the run-time parameters, in the rule_parameters UDF's literal
-    literal = re.search(r"rule_parameters`\(CAST\(rowtime AS TIMESTAMP\(3\)\), '([^']*)'\)", text)
-    initial = json.loads(literal.group(1))["initial"]
+    # thresholds are version 0 of the run-time parameters, in the rule_parameters UDF's settings
+    initial = json.loads(_job_parameters(text)[SETTINGS_PARAMETER])["initial"]
     assert initial["velocity"]["max_count"] == 7
     assert initial["high_value"]["amount_over"] == "1234.56"
     assert "WHERE enabled AND txn_count > max_count" in text
@@ -309,3 +310,33 @@ def test_every_template_opens_with_a_sql_comment():
         lines = path.read_text().splitlines()
         first = next(line for line in lines if not line.startswith(("{%", "{#")))
         assert first.startswith("--"), f"{path} does not open with a SQL comment"
+
+
+def _flink_map(value: str) -> dict[str, str]:
+    """The job parameters `value` gives, as Flink itself parses them (in-process JVM)."""
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm.org.apache.flink.configuration
+    conf = jvm.Configuration()
+    conf.setString("pipeline.global-job-parameters", value)
+    return dict(conf.get(jvm.PipelineOptions.GLOBAL_JOB_PARAMETERS))
+
+
+def _job_parameters(script: str) -> dict[str, str]:
+    """The job parameters a rendered script sets (pipeline.global-job-parameters)."""
+    return _flink_map(dict(parse_script(script).settings)["pipeline.global-job-parameters"])
+
+
+@pytest.mark.parametrize(
+    "value", ['{"a":"b,c","d":[1,2]}', 'it\'s a "quoted" value: with, every; mark', ""]
+)
+def test_a_job_parameter_reaches_flink_as_written(value):
+    assert _flink_map(flink_map({"fraud.x": value, "other": "y"})) == {
+        "fraud.x": value,
+        "other": "y",
+    }
+
+
+def test_a_job_parameter_name_that_flink_would_split_is_refused():
+    with pytest.raises(ValueError, match="job parameter name"):
+        flink_map({"a:b": "x"})

@@ -10,6 +10,7 @@ import threading
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
@@ -233,3 +234,53 @@ def test_the_udfs_of_one_worker_share_one_reader_until_the_last_closes(monkeypat
     readers.release(settings)
     assert stopped == [first]
     assert readers.acquire(settings) is not first  # a new job's UDF starts a new reader
+
+
+class _Group:
+    """A Flink metric group that records the gauges registered on it."""
+
+    def __init__(self, gauges: dict[str, Any], path: str = "") -> None:
+        self.gauges, self.path = gauges, path
+
+    def add_group(self, key: str, value: str) -> _Group:
+        return _Group(self.gauges, f"{self.path}{key}.{value}.")
+
+    def gauge(self, name: str, fn: Any) -> None:
+        self.gauges[self.path + name] = fn
+
+
+class _Context:
+    """The FunctionContext a Python worker gives `open()`: job parameters and metrics."""
+
+    def __init__(self, parameters: dict[str, str]) -> None:
+        self.parameters, self.gauges = parameters, {}
+
+    def get_job_parameter(self, key: str, default: str) -> str:
+        return self.parameters.get(key, default)
+
+    def get_metric_group(self) -> _Group:
+        return _Group(self.gauges)
+
+
+def test_the_udf_holds_its_reader_from_open_to_close(monkeypatch) -> None:
+    started, stopped = [], []
+    monkeypatch.setattr(RuleVersionReader, "start", lambda self: started.append(self))
+    monkeypatch.setattr(RuleVersionReader, "stop", lambda self: stopped.append(self))
+    monkeypatch.setattr(rp, "READERS", rp._Readers())
+    settings = json.dumps({"initial": initial_parameters(Rules()), "topic": None})
+    fn = rp.counted_rule_parameters_udf._func
+    context = _Context({rp.SETTINGS_PARAMETER: settings})
+    fn.open(context)
+    assert len(started) == 1 and stopped == []  # started before any row arrives
+    assert context.gauges["rule.velocity.version_applied"]() == 0
+    frame = fn.eval(pd.Series(np.array([0, 1], dtype="datetime64[ms]")))
+    assert list(frame["velocity_max_count"]) == [Rules().velocity.max_count] * 2
+    fn.close()
+    assert stopped == started
+    assert context.gauges["rule.velocity.version_applied"]() == -1  # no reader: nothing applied
+
+
+def test_the_udf_without_its_job_parameter_fails_to_open_saying_why() -> None:
+    fn = rp.counted_rule_parameters_udf._func
+    with pytest.raises(ValueError, match=rp.SETTINGS_PARAMETER):
+        fn.open(_Context({}))
