@@ -1,5 +1,5 @@
 """The lake: every accepted transaction and every dead letter, kept as Parquet by the job
-(section `lake`), what `fraudctl backtest` and `fraudctl model train` read."""
+(section `lake`), what `fraudctl backtest` reads."""
 
 from __future__ import annotations
 

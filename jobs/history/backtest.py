@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,21 @@ from typing import Any
 from config import Settings
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
 from config.rules import rule_names
+from fraudctl.evaluate import Truth, evaluate
 from udfs.rule_parameters import ParameterHistory, columns
+
+# what `backtest --json` gives of each alert the candidate run raised
+ALERT_FIELDS = (
+    "alert_id",
+    "rule",
+    "entity_id",
+    "user_id",
+    "transaction_ids",
+    "severity",
+    "amount",
+    "event_time",
+    "rule_version",
+)
 
 
 @dataclass(frozen=True)
@@ -70,12 +84,15 @@ class Backtest:
     changes: list[Change]
     current: list[dict[str, Any]]
     candidate: list[dict[str, Any]]
-    labelled: bool = False
     seconds: dict[str, float] = field(default_factory=dict)
 
-    def rules(self, evaluated: Mapping[str, Mapping[str, dict[str, Any]]]) -> list[dict[str, Any]]:
-        """Per rule: both runs' alerts, cards and amount (and precision and recall when the
-        backtest had labels), and the alert ids the change adds and removes."""
+    def rules(self, truth: Truth | None = None) -> list[dict[str, Any]]:
+        """Per rule: both runs' alerts, cards and amount (and, against `truth`, precision and
+        recall), and the alert ids the change adds and removes."""
+        evaluated: dict[str, dict[str, dict[str, Any]]] = {}
+        if truth is not None:
+            for name, alerts in (("current", self.current), ("candidate", self.candidate)):
+                evaluated[name] = {row["rule"]: row for row in evaluate(alerts, truth)["by_rule"]}
         out = []
         for rule in sorted({a["rule"] for a in self.current + self.candidate}):
             now = [a for a in self.current if a["rule"] == rule]
@@ -102,6 +119,19 @@ class Backtest:
                 }
             )
         return out
+
+    def document(self, truth: Truth | None = None) -> dict[str, Any]:
+        """`backtest --json`: the range, the changes, the per-rule summary and the candidate
+        run's alerts."""
+        return {
+            "from": self.start.isoformat(),
+            "to": self.end.isoformat(),
+            "transactions": self.transactions,
+            "changes": [c.__dict__ for c in self.changes],
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "rules": self.rules(truth),
+            "alerts": [{k: a[k] for k in ALERT_FIELDS} for a in self.candidate],
+        }
 
 
 def _replay_input(table: Any, history: ParameterHistory, path: Path) -> None:

@@ -20,19 +20,6 @@ from fraudctl.cli_common import (
     settings,
 )
 
-# what `backtest --json` gives of each alert the candidate run raised
-ALERT_FIELDS = (
-    "alert_id",
-    "rule",
-    "entity_id",
-    "user_id",
-    "transaction_ids",
-    "severity",
-    "amount",
-    "event_time",
-    "rule_version",
-)
-
 
 def _utc(value: str, option: str) -> dt.datetime:
     from fraudctl.times import parse_time
@@ -84,7 +71,7 @@ def backtest(
     from confluent_kafka import KafkaException
 
     from config.rule_changes import RuleChangeError
-    from fraudctl.evaluate import evaluate, read_truth
+    from fraudctl.evaluate import read_truth
     from jobs.cluster.submit import SubmitError
     from jobs.history.backtest import parse_changes, run
     from jobs.history.lake import LakeError, transactions
@@ -119,25 +106,10 @@ def backtest(
         fail(str(exc))
     except (TimeoutError, KafkaException) as exc:  # fraud_rules could not be read
         fail(f"reading {s.kafka.topics.rules}: {type(exc).__name__}: {exc}")
-    evaluated: dict[str, dict[str, dict]] = {}
-    if truth is not None:
-        for name, alerts in (("current", result.current), ("candidate", result.candidate)):
-            scored = evaluate(alerts, truth)
-            evaluated[name] = {row["rule"]: row for row in scored["by_rule"]}
-    rules = result.rules(evaluated)
     if json_out:
-        print_json(
-            {
-                "from": since.isoformat(),
-                "to": until.isoformat(),
-                "transactions": result.transactions,
-                "changes": [c.__dict__ for c in result.changes],
-                "seconds": {k: round(v, 2) for k, v in result.seconds.items()},
-                "rules": rules,
-                "alerts": [{k: a[k] for k in ALERT_FIELDS} for a in result.candidate],
-            }
-        )
+        print_json(result.document(truth))
         return
+    rules = result.rules(truth)
     rows = []
     for r in rules:
         now, then = r["current"], r["candidate"]

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,16 +31,19 @@ REPLAY_TEMPLATE = "replay/replay.sql.j2"
 REPLAY_OPTIONS = {"parallelism.default": "1", "restart-strategy.type": "none"}
 
 
-def _quiet_client_logs() -> None:
+def _quiet_client_logs(settings: Settings) -> None:
     """Flink's client log configuration sends Hadoop's INFO lines (one per Parquet file read)
-    to the terminal: the in-process JVM gets a copy with Hadoop at WARN (PyFlink's gateway
-    takes it from LOG4J_PROPERTIES; set once per process, before the JVM starts)."""
+    to the terminal: the in-process JVM gets a copy with Hadoop at WARN, kept with the stack's
+    logs (PyFlink's gateway takes it from LOG4J_PROPERTIES; set once per process, before the
+    JVM starts)."""
     if os.environ.get("LOG4J_PROPERTIES"):
         return
     import pyflink
 
     wheel = Path(pyflink.__file__).parent / "conf" / "log4j-cli.properties"
-    quiet = Path(tempfile.gettempdir()) / f"fraud-log4j-cli-{os.getuid()}.properties"
+    log_dir = settings.stack.resolve(settings.stack.log_dir)
+    log_dir.mkdir(parents=True, exist_ok=True)
+    quiet = log_dir / "log4j-replay.properties"
     # written aside and moved in: another process (a test worker) may be starting its JVM
     aside = quiet.with_suffix(f".{os.getpid()}")
     aside.write_text(wheel.read_text() + "\nlogger.hadoop.level = WARN\n")
@@ -79,7 +81,7 @@ def replay(
     from jobs.cluster.submit import java_message, statement_set, table_environment
     from jobs.sql.render import parse_script
 
-    _quiet_client_logs()
+    _quiet_client_logs(settings)
     statements = parse_script(replay_script(settings, rules, input_path, input_format))
     # no checkpoints: a replay runs once, start to end, and the final checkpoint of its
     # finished tasks can outgrow the local JobManager's checkpoint storage

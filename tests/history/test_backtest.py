@@ -4,6 +4,7 @@ job's own rule SQL replayed in-process, with the parameters as they were and wit
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from typer.testing import CliRunner
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 from config import load_settings
 from config.rule_changes import RuleChangeError, initial_parameters
 from fraudctl.app import app
+from fraudctl.evaluate import Truth, read_truth
 from jobs.history import lake
 from jobs.history.backtest import Change, parse_changes, run
 from tests.history import lake_rows
@@ -88,13 +90,68 @@ def test_the_candidate_run_has_the_change_in_force_over_the_whole_range(result):
 
 
 def test_the_comparison_counts_alerts_added_and_removed_per_rule(result):
-    by_rule = {r["rule"]: r for r in result.rules({})}
+    by_rule = {r["rule"]: r for r in result.rules()}
     high, velocity = by_rule["HIGH_VALUE"], by_rule["VELOCITY"]
     assert (high["current"]["alerts"], high["candidate"]["alerts"]) == (2, 3)
     assert (high["added"], high["removed"]) == (1, 0)
     assert high["candidate"]["amount"] == pytest.approx(2300.0)
     assert velocity["candidate"]["alerts"] == 0
     assert velocity["removed"] == velocity["current"]["alerts"] > 0
+
+
+def _scenario(rule: str, card: str, ids: list[str], first: float, last: float) -> str:
+    """A line of the producer's truth file: a fraud scenario the rule is expected to catch."""
+    return json.dumps(
+        {
+            "kind": "scenario",
+            "scenario_id": f"{rule}-{card}",
+            "scenario_type": rule.lower(),
+            "expected_rule": rule,
+            "entity_type": "card",
+            "entity_id": f"tok-{card}",
+            "transaction_ids": ids,
+            "first_event_time": _at(first).isoformat(),
+            "last_event_time": _at(last).isoformat(),
+        }
+    )
+
+
+def _truth() -> Truth:
+    # A's burst (t-0 .. t-3) is fraud, and so is C's 700 (t-9); B's and L's large ones are not
+    return read_truth(
+        [
+            _scenario("VELOCITY", "A", ["t-0", "t-1", "t-2", "t-3"], 0, 30),
+            _scenario("HIGH_VALUE", "C", ["t-9"], 3600, 3600),
+        ]
+    )
+
+
+def test_labels_score_each_run_of_each_rule(result):
+    by_rule = {r["rule"]: r for r in result.rules(_truth())}
+    high, velocity = by_rule["HIGH_VALUE"], by_rule["VELOCITY"]
+    # raising the limit's 800 to 650 catches C, and still flags B's and L's
+    assert (high["current"]["recall"], high["candidate"]["recall"]) == (0.0, 1.0)
+    assert (high["current"]["precision"], high["candidate"]["precision"]) == (0.0, 0.3333)
+    # max_count 4 misses A's burst of four
+    assert (velocity["current"]["precision"], velocity["current"]["recall"]) == (1.0, 1.0)
+    assert (velocity["candidate"]["precision"], velocity["candidate"]["recall"]) == (None, 0.0)
+    assert result.rules()[0]["current"]["recall"] is None  # no labels: no score
+
+
+def test_the_json_document_has_the_summary_and_the_candidate_runs_alerts(result):
+    document = json.loads(json.dumps(result.document(_truth()), default=str))
+    assert document["transactions"] == len(_rows())
+    high, velocity = document["changes"]
+    assert (high["rule"], float(high["changes"]["amount_over"])) == ("high_value", 650.0)
+    assert velocity == {"rule": "velocity", "changes": {"max_count": 4}}
+    assert [r["rule"] for r in document["rules"]] == ["HIGH_VALUE", "VELOCITY"]
+    assert document["rules"][0]["candidate"]["recall"] == 1.0
+    alerts = document["alerts"]
+    assert sorted(a["entity_id"] for a in alerts) == ["tok-B", "tok-C", "tok-L"]
+    for alert in alerts:
+        assert {"alert_id", "rule", "entity_id", "user_id", "transaction_ids"} <= alert.keys()
+    c_alert = next(a for a in alerts if a["entity_id"] == "tok-C")
+    assert (c_alert["user_id"], c_alert["transaction_ids"]) == ("user-C", ["t-9"])
 
 
 def test_changes_are_validated_as_rules_set_validates_them(settings):
