@@ -68,6 +68,12 @@ class Layout:
         return self.data / "flink-conf"
 
     @property
+    def flink_tmp(self) -> Path:
+        """The daemons' io.tmp.dirs: a TaskManager unpacks each job's jars and Python files
+        here (about 1 GB a TaskManager), not in /tmp."""
+        return self.data / "flink-tmp"
+
+    @property
     def checkpoints(self) -> Path:
         return self.data / "flink-checkpoints"
 

@@ -295,6 +295,7 @@ class _FlinkDaemon(Service):
                 "rest.flamegraph.enabled": True,
                 "python.executable": python,
                 "python.client.executable": python,
+                "io.tmp.dirs": str(self.layout.flink_tmp),
                 "env.pid.dir": str(self.layout.pids),
                 "env.log.dir": str(self.layout.logs),
             }
@@ -360,6 +361,15 @@ class JobManager(_FlinkDaemon):
         )
 
 
+def remove_leftover_taskmanager_dirs(layout: Layout) -> list[Path]:
+    """Delete the `tm_*` directories of TaskManagers that ended without cleaning up after
+    themselves (killed, as the fault tests do); call only while none of the stack's runs."""
+    leftovers = sorted(layout.flink_tmp.glob("tm_*"))
+    for path in leftovers:
+        shutil.rmtree(path, ignore_errors=True)
+    return leftovers
+
+
 class TaskManager(_FlinkDaemon):
     name = "taskmanager"
     daemon = "taskexecutor"
@@ -372,6 +382,8 @@ class TaskManager(_FlinkDaemon):
     def start(self) -> None:
         """Start the TaskManagers that are missing (flink-daemon.sh adds one per call)."""
         self.write_config()
+        if not self.pids():
+            remove_leftover_taskmanager_dirs(self.layout)
         for _ in range(self.settings.stack.taskmanagers - len(self.pids())):
             self.run_script("taskmanager.sh", "start")
 

@@ -26,6 +26,7 @@ import pytest
 
 from config import Settings
 from config.rules import rule_names
+from jobs.history import lake
 from stack.layout import Layout
 from tests.jobs.crafted import Crafted, build, expected_window_stats
 from tests.jobs.live_job import LiveJob
@@ -46,6 +47,7 @@ class Run:
         self.alerts: list[dict[str, Any]] = []
         self.window_stats: list[dict[str, Any]] = []
         self.dlq: list[dict[str, Any]] = []
+        self.lake_dead_letters: list[dict[str, Any]] = []
         self.load: list[dict[str, Any]] = []
         self.checkpoints: list[dict[str, Any]] = []
         self.state_by_vertex: list[dict[str, Any]] = []
@@ -74,6 +76,13 @@ def _run(base: Settings, crafted: Crafted, flink: dict[str, Any] | None = None) 
         # alert would be seen
         run.alerts = job.read(topics.fraud_alerts, lambda m: len(m) >= n_alerts, 240, 8)
         run.dlq = job.read(topics.dlq, lambda m: len(m) >= n_dlq, 60, 4)
+        # the lake's copy, committed with the checkpoints (every 2 s here)
+        run.lake_dead_letters = wait_until(
+            lambda: _lake_dead_letters(job.settings, n_dlq),
+            60,
+            "every dead letter in the lake",
+            every_s=1,
+        )
         n_stats = len(expected_window_stats(crafted, lambda x: x))
         run.window_stats = job.read(topics.window_stats, lambda m: len(m) >= n_stats, 60, 4)
         # the web UI's per-vertex numbers, once the metric fetcher has seen the source's output
@@ -103,6 +112,13 @@ def _run(base: Settings, crafted: Crafted, flink: dict[str, Any] | None = None) 
     finally:
         job.close()
     return run
+
+
+def _lake_dead_letters(settings: Settings, expected: int) -> list[dict[str, Any]] | None:
+    """The dead letters the lake has committed, once there are `expected` of them."""
+    data = lake.dataset(settings, "dead_letters")
+    rows = [] if data is None else data.to_table(columns=["reason", "payload"]).to_pylist()
+    return rows if len(rows) >= expected else None
 
 
 # each run's `flink` config overrides
@@ -248,6 +264,12 @@ def test_bad_records_land_in_the_dlq_with_the_right_reason(run):
         if isinstance(d["payload"], dict) and d["reason"] != "missing_field:card_number":
             assert re.fullmatch(r"\d{4}", d["payload"]["card_last4"])
             assert re.fullmatch(r"[0-9a-f]{32}", d["payload"]["card_token"])
+
+
+def test_the_lake_keeps_every_dead_letter_once_and_masked(run):
+    assert Counter(r["reason"] for r in run.lake_dead_letters) == run.crafted.expected_dlq
+    payloads = "\n".join(r["payload"] for r in run.lake_dead_letters)
+    assert [n for n in run.crafted.card_numbers if n in payloads] == []
 
 
 def test_fraudctl_dlq_counts_the_dead_letters_by_reason(run):

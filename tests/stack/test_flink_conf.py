@@ -10,7 +10,7 @@ import yaml
 
 from config import Settings, load_settings
 from stack.layout import Layout
-from stack.services import FLINK_LOG4J_EXTRA, TaskManager
+from stack.services import FLINK_LOG4J_EXTRA, TaskManager, remove_leftover_taskmanager_dirs
 
 
 def _written_conf(tmp_path: Path, flink: dict[str, Any] | None = None, **stack: Any):
@@ -174,3 +174,20 @@ def test_prometheus_scrapes_the_reporter_range_and_the_announced_endpoints(tmp_p
             [promtool, "check", "config", str(svc.config_file)], capture_output=True, text=True
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_daemons_temporary_files_live_in_the_stacks_data_dir(tmp_path: Path):
+    s, conf = _written_conf(tmp_path)
+    assert conf["io.tmp.dirs"] == str(Layout.from_settings(s).flink_tmp)
+    assert Path(conf["io.tmp.dirs"]).is_relative_to(tmp_path / "data")
+
+
+def test_a_killed_taskmanagers_directories_are_removed_and_nothing_else(tmp_path: Path):
+    s, _ = _written_conf(tmp_path)
+    layout = Layout.from_settings(s)
+    left = [layout.flink_tmp / "tm_127.0.0.1:40617-42f5bf", layout.flink_tmp / "tm_other"]
+    for path in left:
+        (path / "blobStorage").mkdir(parents=True)
+    (layout.flink_tmp / "jm_keep").mkdir()
+    assert remove_leftover_taskmanager_dirs(layout) == sorted(left)
+    assert [p.name for p in layout.flink_tmp.iterdir()] == ["jm_keep"]
