@@ -1,5 +1,5 @@
 """`fraudctl top`: the on-call figures (monitoring/figures.py) live in the terminal, read from
-Prometheus, on one screen (per rule, per dead-letter kind, per job, the busiest tasks, the sink
+Prometheus, on one screen (per rule, per dead-letter reason, per job, the busiest tasks, the sink
 and the notifier), refreshed every few seconds; `--once` prints one snapshot, `--json` one
 snapshot as JSON for scripts (every figure with its rows)."""
 
@@ -98,10 +98,10 @@ def _table(
 
 
 def render(sections: list[dict[str, Any]], url: str) -> Group:
-    """The figures compactly, one screen: per rule, per dead-letter kind, per job, the
+    """The figures compactly, one screen: per rule, per dead-letter reason, per job, the
     busiest tasks, the sink and the notifier, the scrape targets."""
     by = {s["title"]: s for s in sections}
-    job, rule, kind = ("job_name",), ("job_name", "rule"), ("job_name", "kind")
+    job, rule, reason = ("job_name",), ("job_name", "rule"), ("job_name", "reason")
     rules = _merge(
         by,
         rule,
@@ -113,10 +113,10 @@ def render(sections: list[dict[str, Any]], url: str) -> Group:
     )
     dead = _merge(
         by,
-        kind,
+        reason,
         {
-            "dead letters by kind (since job start)": "dead letters",
-            "dead letters by kind (last 5 min)": "last 5 min",
+            "dead letters by reason (since job start)": "dead letters",
+            "dead letters by reason (last 5 min)": "last 5 min",
         },
     )
     jobs = _merge(
@@ -157,7 +157,7 @@ def render(sections: list[dict[str, Any]], url: str) -> Group:
                 _table(
                     "alerts by rule", rule, rules, {"alerts": "", "last 5 min": "", "version": ""}
                 ),
-                _table("dead letters", kind, dead, {"dead letters": "", "last 5 min": ""}),
+                _table("dead letters", reason, dead, {"dead letters": "", "last 5 min": ""}),
             ]
         ),
         _table(

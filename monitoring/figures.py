@@ -10,8 +10,11 @@ on Flink 2.2.1; docs/contract.md, "Metrics: the Flink job"):
   `<rule>_alerts_kafka[<n>]: Writer` with `_`; `<n>` is the planner's operator number), and its
   `numRecordsIn` counts the alerts it wrote (the `..._:_Committer` operator counts committables,
   not alerts);
-- the dead letters likewise, one sink per kind: `invalid_field_dead_letters_kafka`,
-  `unparsable_dead_letters_kafka`, `late_event_dead_letters_kafka` (the late events);
+- the dead letters by reason: the job's Java function `count_dead_letter` (connector/,
+  frauddetection.functions.CountDeadLetter) counts each in the counter `dead_letters` of its
+  group `reason=<reason>`, which the reporter exposes with the label `reason` (a reason's series
+  appears with its first dead letter); the late events are also the writer of the
+  `late_event_dead_letters_kafka` sink;
 - the de-duplication of re-delivered transactions is the planner's `Deduplicate_<n>_` operator
   keyed by `transaction_id`; the rules' cooldowns are `Deduplicate_<n>_` operators too, each
   chained to its rule's alert sink, so the transactions' one is the Deduplicate whose task
@@ -30,7 +33,7 @@ from dataclasses import dataclass
 _OPERATOR_IN = "flink_taskmanager_job_task_operator_numRecordsIn"
 _OPERATOR_OUT = "flink_taskmanager_job_task_operator_numRecordsOut"
 _ALERT_WRITER = "(.+)_alerts_kafka_[0-9]+_:_Writer"
-_DEAD_LETTER_WRITER = "(invalid_field|unparsable|late_event)_dead_letters_kafka_[0-9]+_:_Writer"
+_DEAD_LETTERS = "flink_taskmanager_job_task_operator_reason_dead_letters"
 _DEDUP = 'operator_name=~"Deduplicate_[0-9]+_",task_name!~".*_alerts_kafka_.*"'
 
 
@@ -50,9 +53,10 @@ def _writer(metric: str, regex: str, label: str, window: str | None = None) -> s
 ALERTS_BY_RULE = _writer(_OPERATOR_IN, _ALERT_WRITER, "rule")
 # ... in the last 5 minutes
 ALERTS_BY_RULE_5M = _writer(_OPERATOR_IN, _ALERT_WRITER, "rule", "5m")
-# dead letters by kind: invalid_field, unparsable, late_event (the late events)
-DEAD_LETTERS_BY_KIND = _writer(_OPERATOR_IN, _DEAD_LETTER_WRITER, "kind")
-DEAD_LETTERS_BY_KIND_5M = _writer(_OPERATOR_IN, _DEAD_LETTER_WRITER, "kind", "5m")
+# dead letters by the contract's reason (bad_amount, missing_field:card_number, not_json,
+# late_event, ...), since the job (re)started and in the last 5 minutes
+DEAD_LETTERS_BY_REASON = f"sum by (job_name, reason) ({_DEAD_LETTERS})"
+DEAD_LETTERS_BY_REASON_5M = f"round(sum by (job_name, reason) (increase({_DEAD_LETTERS}[5m])))"
 # transactions behind the watermark, dead-lettered for the windows and patterns (still judged
 # per transaction)
 LATE_EVENTS = (
@@ -102,8 +106,12 @@ class Figure:
 FIGURES: tuple[Figure, ...] = (
     Figure("alerts by rule (since job start)", ALERTS_BY_RULE, ("job_name", "rule")),
     Figure("alerts by rule (last 5 min)", ALERTS_BY_RULE_5M, ("job_name", "rule")),
-    Figure("dead letters by kind (since job start)", DEAD_LETTERS_BY_KIND, ("job_name", "kind")),
-    Figure("dead letters by kind (last 5 min)", DEAD_LETTERS_BY_KIND_5M, ("job_name", "kind")),
+    Figure(
+        "dead letters by reason (since job start)", DEAD_LETTERS_BY_REASON, ("job_name", "reason")
+    ),
+    Figure(
+        "dead letters by reason (last 5 min)", DEAD_LETTERS_BY_REASON_5M, ("job_name", "reason")
+    ),
     Figure("late events", LATE_EVENTS, ("job_name",)),
     Figure("re-deliveries counted once", REDELIVERIES, ("job_name",)),
     Figure("rule versions applied", RULE_VERSIONS, ("job_name", "rule")),

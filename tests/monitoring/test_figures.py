@@ -123,7 +123,7 @@ def test_the_live_view_fits_the_figures_on_one_screen():
         figures.ALERTS_BY_RULE: [Sample({**j, "rule": r}, 3.0) for r in ("high_value", "velocity")],
         figures.ALERTS_BY_RULE_5M: [Sample({**j, "rule": "high_value"}, 1.0)],
         figures.RULE_VERSIONS: [Sample({**j, "rule": r}, 0.0) for r in ("high_value", "velocity")],
-        figures.DEAD_LETTERS_BY_KIND: [Sample({**j, "kind": "late_event"}, 1.0)],
+        figures.DEAD_LETTERS_BY_REASON: [Sample({**j, "reason": "late_event"}, 1.0)],
         figures.LATE_EVENTS: [Sample(j, 1.0)],
         figures.REDELIVERIES: [Sample(j, 2.0)],
         figures.CHECKPOINT_DURATION_MS: [Sample(j, 90.0)],
