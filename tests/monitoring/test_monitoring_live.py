@@ -40,7 +40,6 @@ from tests.polling import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-
 class _Hook(BaseHTTPRequestHandler):
     """A webhook that accepts every POST (the notifier's destination)."""
 
