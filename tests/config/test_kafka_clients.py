@@ -16,19 +16,15 @@ from tests.test_layers import MODULES
 CLIENTS = {"Consumer", "Producer", "AdminClient"}
 
 
-def _client_calls(path: Path) -> list[ast.Call]:
-    return [
-        node
-        for node in ast.walk(ast.parse(path.read_text()))
-        if isinstance(node, ast.Call)
-        and getattr(node.func, "id", getattr(node.func, "attr", None)) in CLIENTS
-    ]
-
-
 def _name(node: ast.expr) -> str | None:
+    """The name a call calls (`Consumer(...)`, `admin.AdminClient(...)`), else None."""
     if isinstance(node, ast.Call):
         return getattr(node.func, "id", getattr(node.func, "attr", None))
     return None
+
+
+def _client_calls(path: Path) -> list[ast.Call]:
+    return [node for node in ast.walk(ast.parse(path.read_text())) if _name(node) in CLIENTS]
 
 
 CALLS = [(p, call) for p in MODULES for call in _client_calls(p)]
