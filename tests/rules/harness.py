@@ -197,16 +197,21 @@ def _parameter_history(settings: Settings, rule: str, case: Case, ns: _Namespace
 
 
 def input_rows(
-    cases: list[Case], params: RiskParams, settings: Settings, rule: str, first: int = 0
+    cases: list[Case],
+    params: RiskParams,
+    settings: Settings,
+    rule: str,
+    first: int = 0,
+    first_offset: int = 0,
 ) -> list[dict[str, Any]]:
     """Every case's rows as `scored_transactions` records, cases in order, the first of them
-    case number `first` (its namespace)."""
+    case number `first` (its namespace) at Kafka offset `first_offset`."""
     out = []
     for k, case in enumerate(cases, start=first):
         ns = _Namespace(k)
         history = _parameter_history(settings, rule, case, ns)
         for i, g in enumerate(case.given, start=1):
-            offset = len(out)
+            offset = first_offset + len(out)
             city = _CITY.get(g.city)
             if city is None and (g.lat is None or g.lon is None):
                 raise CaseFileError(f"case {case.name!r}: unknown city {g.city!r}; give lat/lon")
@@ -261,7 +266,7 @@ def all_rows(settings: Settings, cases: Mapping[str, list[Case]]) -> list[dict[s
     rows: list[dict[str, Any]] = []
     first = 0
     for rule, rule_cases in cases.items():
-        rows += input_rows(rule_cases, params, settings, rule, first)
+        rows += input_rows(rule_cases, params, settings, rule, first, len(rows))
         first += len(rule_cases)
     return rows
 
