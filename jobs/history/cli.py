@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from pathlib import Path
 from typing import Annotated
@@ -143,14 +144,23 @@ def backtest(
     )
 
 
-def lake(config: ConfigOption = None, json_out: JsonOption = False) -> None:
+lake_app = typer.Typer(
+    help="The Parquet lake the job writes: what it holds, and compaction of its partitions.",
+    invoke_without_command=True,
+)
+
+
+@lake_app.callback()
+def lake(ctx: typer.Context, config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """What the lake holds: per table, partitions (and how many are complete), files, rows,
-    bytes, and the oldest and newest time in it."""
+    bytes, and the oldest and newest time in it. `fraudctl lake compact` merges files."""
+    if ctx.invoked_subcommand is not None:
+        return
     from jobs.history.lake import LakeError, summary
 
     s = settings(config)
     try:
-        rows = [t.__dict__ for t in summary(s)]
+        rows = [dataclasses.asdict(t) for t in summary(s)]
     except LakeError as exc:
         fail(str(exc))
     if json_out:
@@ -166,7 +176,57 @@ def lake(config: ConfigOption = None, json_out: JsonOption = False) -> None:
     )
 
 
+@lake_app.command("compact")
+def compact(
+    min_age: Annotated[
+        float,
+        typer.Option(
+            "--min-age",
+            min=0,
+            help="Minutes a partition must have gone unwritten (besides being complete) before "
+            "its files are merged; keep it above a few checkpoint intervals.",
+        ),
+    ] = 10,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Only say what would be merged.")
+    ] = False,
+    config: ConfigOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Merge the files of each complete partition (one per checkpoint the job wrote into it)
+    into one, safely beside the running job and any reader; run it hourly, from cron say."""
+    from jobs.history.compaction import compact as run_compaction
+    from jobs.history.lake import LakeError
+
+    s = settings(config)
+    try:
+        with err_console.status("compacting the lake ...") as status:
+            done = run_compaction(
+                s,
+                dt.timedelta(minutes=min_age),
+                dry_run=dry_run,
+                progress=lambda m: status.update(m + " ..."),
+            )
+    except (LakeError, OSError) as exc:
+        fail(str(exc))
+    rows = [dataclasses.asdict(c) for c in done]
+    if json_out:
+        print_json({"path": s.lake_uri(), "dry_run": dry_run, "partitions": rows})
+        return
+    for row in rows:
+        after = row.pop("bytes_after")
+        row["before"] = f"{row.pop('bytes_before') / 1e6:,.1f} MB"
+        row["after"] = f"{after / 1e6:,.1f} MB" if after else "-"
+        row["skipped"] = row["skipped"] or ""
+    merged = [c for c in done if c.skipped is None]
+    title = (
+        f"{'would merge' if dry_run else 'merged'} {sum(c.files for c in merged):,} files of "
+        f"{len(merged)} partitions at {s.lake_uri()}"
+    )
+    print_table(rows, ["table", "partition", "files", "rows", "before", "after", "skipped"], title)
+
+
 def register(app: typer.Typer) -> None:
     """Add the history verbs to `fraudctl`."""
     app.command("backtest")(backtest)
-    app.command("lake")(lake)
+    app.add_typer(lake_app, name="lake")

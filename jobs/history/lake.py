@@ -4,13 +4,18 @@ and a time range of its transactions in event-time order (what a backtest replay
 The lake is Hive-style partitioned Parquet, `transactions/dt=YYYY-MM-DD/hr=HH/` and
 `dead_letters/dt=.../hr=.../`; files a checkpoint has not committed yet are hidden (their names
 start with `.`), and so are the `_SUCCESS` files: any Parquet reader sees exactly the committed
-rows.
+rows. `fraudctl lake compact` (jobs/history/compaction.py) merges a complete partition's files;
+the reads here share the lake's lock with it, so none of them sees a partition mid-swap.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import fcntl
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from config import Settings
@@ -22,7 +27,22 @@ class LakeError(RuntimeError):
     """The lake cannot be read, or holds nothing for what was asked."""
 
 
-def _filesystem(settings: Settings) -> tuple[Any, str]:
+@contextlib.contextmanager
+def lake_lock(settings: Settings, exclusive: bool = False) -> Iterator[None]:
+    """The lake's lock on this machine: shared by the reads of `fraudctl`, exclusive while a
+    compaction swaps a partition's files (a lock file beside the stack's data, as the lake
+    itself may be remote)."""
+    path = Path(settings.stack.resolve(settings.stack.data_dir)) / "lake.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def filesystem(settings: Settings) -> tuple[Any, str]:
     """(pyarrow filesystem, path in it) of the lake's root."""
     import pyarrow.fs as pafs
 
@@ -39,7 +59,7 @@ def dataset(settings: Settings, table: str) -> Any | None:
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
 
-    fs, root = _filesystem(settings)
+    fs, root = filesystem(settings)
     path = f"{root}/{table}"
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         return None
@@ -64,10 +84,15 @@ class TableSummary:
 
 def summary(settings: Settings) -> list[TableSummary]:
     """What each of the lake's tables holds."""
+    with lake_lock(settings):
+        return _summary(settings)
+
+
+def _summary(settings: Settings) -> list[TableSummary]:
     import pyarrow.compute as pc
     import pyarrow.fs as pafs
 
-    fs, _ = _filesystem(settings)
+    fs, _ = filesystem(settings)
     out = []
     for table in TABLES:
         data = dataset(settings, table)
@@ -108,6 +133,11 @@ def transactions(settings: Settings, start: dt.datetime, end: dt.datetime) -> An
     """The lake's transactions with `start` <= event time < `end`, sorted by event time (then
     Kafka partition and offset, so the order is the same every time), as a pyarrow Table;
     LakeError when there are none."""
+    with lake_lock(settings):
+        return _transactions(settings, start, end)
+
+
+def _transactions(settings: Settings, start: dt.datetime, end: dt.datetime) -> Any:
     import pyarrow as pa
     import pyarrow.dataset as ds
 

@@ -22,7 +22,7 @@ from collections import Counter
 
 import pytest
 
-from jobs.history import lake
+from jobs.history import compaction, lake
 from jobs.history.backtest import run as backtest
 from jobs.rule_admin.versions import current_history
 from stack import manager
@@ -81,6 +81,19 @@ def _assert_lake_holds_each_once(p: Pipeline, events) -> None:
     dupes = [i for i, n in Counter(rows).items() if n > 1]
     assert dupes == [], f"transactions twice in the lake: {dupes[:5]}"
     assert set(rows) == sent
+
+
+def _assert_compaction_keeps_each_once(p: Pipeline, events) -> None:
+    """`fraudctl lake compact` beside the running job, after its recovery: the complete
+    partitions' files become one each, and the lake still holds each transaction once."""
+    done = compaction.compact(p.settings, min_age=dt.timedelta(0))
+    merged = [c for c in done if c.skipped is None and c.table == "transactions"]
+    assert merged and all(c.files >= 2 for c in merged), done
+    data = lake.dataset(p.settings, "transactions")
+    per_partition = Counter(f.rsplit("/", 1)[0] for f in data.files)
+    for c in merged:
+        assert [n for d, n in per_partition.items() if d.endswith(c.partition)] == [1]
+    _assert_lake_holds_each_once(p, events)
 
 
 def _assert_no_card_number_in_the_lake(p: Pipeline, events) -> None:
@@ -148,6 +161,7 @@ def test_taskmanager_kill_9_recovers_from_checkpoint(stack, events, expected, gu
         p.produce(events, RATE, faults={0.5: kill_taskmanager})
         _assert_same(p, expected, events)
         assert p.failovers() >= 1, "the job saw no failure: the fault did not hit it"
+        _assert_compaction_keeps_each_once(p, events)
     finally:
         p.cancel()
         p.stop_sink()
