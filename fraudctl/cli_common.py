@@ -51,13 +51,13 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, default=str, sort_keys=False) + "\n")
 
 
-def cell(value: Any) -> str:
-    """A value as a table shows it: empty for None, a float to 2 decimals (4 below 1, where
-    scores and ratios live), anything else as text."""
+def cell(value: Any, money: bool = False) -> str:
+    """A value as a table shows it: empty for None, a float to 2 decimals (4 significant digits
+    below 1, where scores and ratios live, unless it is `money`), anything else as text."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:,.2f}" if abs(value) >= 1 else f"{value:.4g}"
+        return f"{value:,.2f}" if money or abs(value) >= 1 else f"{value:.4g}"
     return str(value)
 
 
@@ -71,9 +71,11 @@ def print_table(
 
     When the table is wider than the terminal, each row is printed as a block of `column
     value` lines instead, so no value is ever cut (the values an analyst came to read).
-    Columns in `whole` (ids meant to be copied) are never wrapped in the table.
+    Columns in `whole` (ids meant to be copied) are never wrapped in the table. Columns named
+    for an amount (`amount`, `total_amount`, `avg_amount` ...) show money: always 2 decimals.
     """
-    cells = [[cell(row.get(c)) for c in columns] for row in rows]
+    money = ["amount" in c for c in columns]
+    cells = [[cell(row.get(c), m) for c, m in zip(columns, money, strict=True)] for row in rows]
     table = Table(title=title, title_justify="left")
     for i, col in enumerate(columns):
         if col in whole:

@@ -48,3 +48,16 @@ def test_a_table_that_fits_stays_a_table(monkeypatch, capsys):
 )  # fmt: skip
 def test_floats_are_rounded_for_reading(value, shown):
     assert cli_common.cell(value) == shown
+
+
+def test_amount_columns_show_money_with_two_decimals_even_under_one(capsys):
+    cli_common.print_table(
+        [
+            {"category": "grocery", "avg_amount": 0.6, "score": 0.6},
+            {"category": "travel", "avg_amount": 3.0, "score": 0.25},
+        ],
+        ["category", "avg_amount", "score"],
+    )
+    out = capsys.readouterr().out
+    assert "0.60" in out and "3.00" in out  # amounts
+    assert "0.25" in out and "0.6 " in out  # a score keeps its significant digits
