@@ -61,6 +61,10 @@ UDF_RULES: dict[str, tuple[str, ...]] = {
     "per_transaction_rule_parameters_udf": rules_reading(RuleInput.ARRIVING),
     "counted_rule_parameters_udf": rules_reading(RuleInput.ON_TIME, RuleInput.CARD_LEGS),
 }
+# ... and the one returning its row as JSON text (`json_rows`): the per-transaction read of a
+# lone per-transaction rule, whose reads of ROW fields Flink cannot plan next to the Python
+# call (jobs/sql/render.py `arriving_params_json`)
+JSON_UDFS = {"per_transaction_rule_parameters_json_udf": "per_transaction_rule_parameters_udf"}
 
 
 def column(rule: str, key: str) -> str:
@@ -456,8 +460,23 @@ class _Readers:
 READERS = _Readers()
 
 
-def _make_udf(rules: tuple[str, ...]) -> Any:
-    """The vectorized UDF returning the `rule_params` ROW of `rules`."""
+def json_rows(frame: Any) -> list[str]:
+    """Each row of a `frame_at` frame as a JSON object of its fields (NaN as null); the rows of
+    a batch are mostly one version, so each distinct row is encoded once."""
+    encoded: dict[tuple[Any, ...], str] = {}
+    out = []
+    for values in frame.itertuples(index=False, name=None):
+        text = encoded.get(values)
+        if text is None:
+            native = [None if v != v else v.item() if hasattr(v, "item") else v for v in values]
+            text = encoded[values] = json.dumps(dict(zip(frame.columns, native, strict=True)))
+        out.append(text)
+    return out
+
+
+def _make_udf(rules: tuple[str, ...], as_json: bool = False) -> Any:
+    """The vectorized UDF returning the `rule_params` ROW of `rules` (`as_json`: as JSON text,
+    `json_rows`)."""
     from pyflink.table import DataTypes
     from pyflink.table.udf import ScalarFunction, udf
 
@@ -501,7 +520,12 @@ def _make_udf(rules: tuple[str, ...]) -> Any:
 
         def eval(self, rowtime: Any) -> Any:
             times = np.asarray(rowtime.values, dtype="datetime64[ms]").astype(np.int64)
-            return self._reader.frame_at(times, rules)
+            frame = self._reader.frame_at(times, rules)
+            if as_json:
+                import pandas as pd
+
+                return pd.Series(json_rows(frame), dtype="object")
+            return frame
 
         def close(self) -> None:
             if self._reader is not None:
@@ -512,6 +536,8 @@ def _make_udf(rules: tuple[str, ...]) -> Any:
 
     fields = columns(rules)
     result = DataTypes.ROW([DataTypes.FIELD(n, types[t]) for n, t in fields.items()])
+    if as_json:
+        result = DataTypes.STRING()
     return udf(
         RuleParameters(),
         input_types=[DataTypes.TIMESTAMP(3)],
@@ -525,8 +551,8 @@ def _make_udf(rules: tuple[str, ...]) -> Any:
 
 def __getattr__(name: str):  # type: ignore[no-untyped-def]
     """The UDFs of `UDF_RULES`, built on first access so plain imports do not load PyFlink."""
-    if name in UDF_RULES:
-        fn = _make_udf(UDF_RULES[name])
+    if name in UDF_RULES or name in JSON_UDFS:
+        fn = _make_udf(UDF_RULES[JSON_UDFS.get(name, name)], as_json=name in JSON_UDFS)
         globals()[name] = fn
         return fn
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -64,6 +64,7 @@ def replay_script(
         "input_format": input_format,
         # the rules that judge one transaction at a time read every row, late ones too
         "per_transaction_input": "replayed_transactions",
+        "arriving_params_json": False,  # the replayed rows carry `rule_params` as a ROW
     }
     return environment().get_template(REPLAY_TEMPLATE).render(values)
 

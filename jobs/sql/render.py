@@ -80,14 +80,21 @@ def enabled_rules(settings: Settings) -> list[str]:
 
 def realtime_read(settings: Settings) -> bool:
     """Whether the per-transaction rules get a read of the input of their own
-    (job.per_transaction_read `own` and at least two of them enabled).
-
-    With a single reader, Flink merges that rule's reads of `rule_params` fields into the
-    Python operator that computes the ROW, and its planner then fails (NullPointerException in
-    RemoteCalcSplitRule): a lone per-transaction rule shares the read instead."""
+    (job.per_transaction_read `own` and at least one of them enabled)."""
     own = settings.job.per_transaction_read == "own"
     arriving = rules_reading(RuleInput.ARRIVING)
-    return own and sum(r in arriving for r in enabled_rules(settings)) >= 2
+    return own and any(r in arriving for r in enabled_rules(settings))
+
+
+def arriving_params_json(settings: Settings) -> bool:
+    """Whether that read gives its rule's parameters as JSON text (the `rule_param` macro reads
+    them with JSON_VALUE): when a single per-transaction rule is enabled, Flink merges its query
+    into the Python operator that computes `rule_params`, and its planner cannot read a ROW's
+    fields there (NullPointerException in RemoteCalcSplitRule). With two readers that operator
+    stays on its own and the ROW is read as any other."""
+    arriving = rules_reading(RuleInput.ARRIVING)
+    lone = sum(r in arriving for r in enabled_rules(settings)) == 1
+    return realtime_read(settings) and lone
 
 
 def input_reads(settings: Settings) -> dict[str, str]:
@@ -179,6 +186,7 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "job": settings.job,
         "enabled_rules": enabled_rules(settings),
         "realtime_read": own_read,
+        "arriving_params_json": arriving_params_json(settings),
         "input_reads": INPUT_READS,
         # the view the per-transaction rules judge
         "per_transaction_input": (

@@ -5,7 +5,9 @@ rules history raises the same alert ids.
 One job on the live stack reads: a 3-purchase burst (card C) and a 900.00 purchase (card D),
 then two changes (VELOCITY max_count 3 -> 2, HIGH_VALUE disabled), then the same again after
 the changes' effective time (cards B and E), and a far-later transaction that moves the
-watermark past every window. A second job then replays the same input topic and rules topic.
+watermark past every window. A second job then replays the same input topic and rules topic
+with RISK_SCORE switched off: HIGH_VALUE then reads alone from its own read of the input, its
+parameters as JSON text (jobs/sql/render.py arriving_params_json), and must judge alike.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import pytest
 
 from config import Settings, load_settings
 from fraudctl.mongo import client_for
+from jobs.sql.render import arriving_params_json
 from tests.jobs.crafted import Crafted
 from tests.jobs.live_job import LiveJob, has_alert
 from tests.polling import wait_until
@@ -27,9 +30,12 @@ from tests.polling import wait_until
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def _job(base: Settings, uid: str, **topics: str) -> LiveJob:
-    """A run with a private MongoDB database (for rule_changes), reading `topics` if given."""
-    job = LiveJob.create(base, uid)
+def _job(
+    base: Settings, uid: str, rule_config: dict[str, Any] | None = None, **topics: str
+) -> LiveJob:
+    """A run with a private MongoDB database (for rule_changes), reading `topics` if given,
+    with `rule_config` as its config's job.rules if given."""
+    job = LiveJob.create(base, uid, **({"rules": rule_config} if rule_config else {}))
     job.overrides["mongo"] = {"database": f"t{uid}"}
     job.overrides["kafka"]["topics"].update(topics)
     job.settings = load_settings(**job.overrides)
@@ -85,7 +91,14 @@ def tuned(live_stack: Settings) -> dict[str, Any]:
         )
 
         t = job.settings.kafka.topics
-        replay = _job(live_stack, uuid.uuid4().hex[:10], transactions=t.transactions, rules=t.rules)
+        replay = _job(
+            live_stack,
+            uuid.uuid4().hex[:10],
+            rule_config={"risk_score": {"enabled": False}},
+            transactions=t.transactions,
+            rules=t.rules,
+        )
+        assert arriving_params_json(replay.settings)
         replay.start()
         replayed = replay.read(
             replay.settings.kafka.topics.fraud_alerts, has_alert("VELOCITY", token["B"]), 180, 5
@@ -135,6 +148,8 @@ def test_every_change_is_kept_with_who_when_and_the_old_and_new_values(tuned) ->
 
 
 def test_a_replay_with_the_same_rules_history_gives_the_same_alert_ids(tuned) -> None:
+    # the replay has RISK_SCORE off, and HIGH_VALUE reads its parameters as JSON text there
+    assert not _entities(tuned["alerts"], "RISK_SCORE"), "RISK_SCORE fired on the crafted input"
     ids = sorted(a["alert_id"] for a in tuned["alerts"])
     assert ids, "no alert in the tuned run"
     assert sorted(a["alert_id"] for a in tuned["replayed"]) == ids

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from jinja2 import UndefinedError
 
 from config import ConfigError, load_settings
 from config.rules import rule_names
+from jobs.history.replay import replay_script
 from jobs.sql.render import (
     environment,
     flink_map,
@@ -170,11 +172,24 @@ def test_each_read_of_the_input_topic_commits_in_the_consumer_group_progress_wat
     assert ("transactions_realtime" in reads) == (per_transaction_read == "own")
 
 
-def test_a_lone_per_transaction_rule_shares_the_read_of_the_input():
-    # Flink cannot plan a read of its own with a single reader (render.realtime_read)
-    s = load_settings(job={"rules": {"risk_score": {"enabled": False}}})
-    assert "transactions_realtime" not in input_reads(s)
-    assert "CREATE TEMPORARY TABLE `transactions_realtime`" not in render_script(s, python_files="")
+@pytest.mark.parametrize("lone", ["high_value", "risk_score"])
+def test_a_lone_per_transaction_rule_keeps_its_own_read_and_reads_its_parameters_as_json(lone):
+    # Flink cannot plan a ROW field read next to the Python call with a single reader
+    # (render.arriving_params_json): that rule's parameters come as JSON text
+    other = "risk_score" if lone == "high_value" else "high_value"
+    s = load_settings(job={"rules": {other: {"enabled": False}}})
+    assert "transactions_realtime" in input_reads(s)
+    text = render_script(s, python_files="")
+    realtime = text[text.index("CREATE TEMPORARY VIEW `scored_transactions_realtime`") :]
+    assert "`per_transaction_rule_parameters_json`(" in realtime[: realtime.index(";")]
+    rule = text[text.index(f"CREATE TEMPORARY VIEW `{lone}_candidates`") :]
+    rule = rule[: rule.index(";")]
+    assert f"JSON_VALUE(rule_params, '$.{lone}_enabled' RETURNING BOOLEAN)" in rule
+    assert "rule_params.`" not in rule
+    # with both, the ROW as before; and a replay reads the ROW its rows carry either way
+    both = render_script(load_settings(), python_files="")
+    assert "JSON_VALUE(rule_params" not in both
+    assert "JSON_VALUE(rule_params" not in replay_script(s, [lone], Path("rows.json"))
 
 
 @pytest.mark.parametrize(

@@ -109,6 +109,28 @@ def test_a_batch_follows_a_change_within_and_after_it() -> None:
     assert reader.applied("velocity") == 1 and reader.applied("high_value") == 0
 
 
+def test_the_json_rows_hold_each_field_with_its_type_and_follow_a_change() -> None:
+    """What the per-transaction read of a lone rule gets (rp.json_rows): the same fields as the
+    ROW, typed as JSON_VALUE's RETURNING clause reads them back, a change mid-batch included."""
+    reader = _reader()
+    reader._add([RuleVersion("high_value", 1, 4_500, {"amount_over": 400.5, "enabled": False})])
+    batch = np.arange(0, 10_000, 1_000, dtype=np.int64)
+    frame = reader.frame_at(batch, ("high_value",))
+    rows = [json.loads(text) for text in rp.json_rows(frame)]
+    assert rows[0] == {
+        "high_value_version": 0,
+        "high_value_enabled": True,
+        "high_value_severity": "MEDIUM",
+        "high_value_amount_over": 500.0,
+    }
+    assert rows[-1] == {**rows[0], "high_value_version": 1, "high_value_enabled": False,
+                        "high_value_amount_over": 400.5}  # fmt: skip
+    assert rows == [rows[0]] * 5 + [rows[-1]] * 5
+    assert [type(v) for v in rows[0].values()] == [int, bool, str, float]
+    nan = pd.DataFrame({"a": [float("nan")], "b": [None]})
+    assert rp.json_rows(nan) == ['{"a": null, "b": null}']
+
+
 def test_each_read_gets_its_own_rules_fields_and_both_follow_a_change() -> None:
     """The job's two Python operators share one reader, each asking for its own rules; their
     batches interleave, each keeps its rows between batches of one set of versions."""
