@@ -145,7 +145,9 @@ def backtest(
 
 
 lake_app = typer.Typer(
-    help="The Parquet lake the job writes: what it holds, and compaction of its partitions.",
+    help="The Parquet lake the job writes. With no command: what it holds, per table "
+    "(partitions and how many are complete, files, rows, size, oldest and newest time); "
+    "`compact` merges each complete partition's files into one.",
     invoke_without_command=True,
 )
 
