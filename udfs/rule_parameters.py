@@ -469,7 +469,8 @@ def json_rows(frame: Any) -> list[str]:
         text = encoded.get(values)
         if text is None:
             native = [None if v != v else v.item() if hasattr(v, "item") else v for v in values]
-            text = encoded[values] = json.dumps(dict(zip(frame.columns, native, strict=True)))
+            row = dict(zip(frame.columns, native, strict=True))
+            text = encoded[values] = json.dumps(row, allow_nan=False)
         out.append(text)
     return out
 

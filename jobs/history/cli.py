@@ -156,7 +156,8 @@ lake_app = typer.Typer(
 def lake(ctx: typer.Context, config: ConfigOption = None, json_out: JsonOption = False) -> None:
     """What the lake holds: per table, partitions (and how many are complete), files, rows,
     bytes, and the oldest and newest time in it. `fraudctl lake compact` merges files."""
-    if ctx.invoked_subcommand is not None:
+    if ctx.invoked_subcommand is not None:  # `lake --config X compact`: the command's too
+        ctx.obj = {"config": config, "json": json_out}
         return
     from jobs.history.lake import LakeError, summary
 
@@ -180,6 +181,7 @@ def lake(ctx: typer.Context, config: ConfigOption = None, json_out: JsonOption =
 
 @lake_app.command("compact")
 def compact(
+    ctx: typer.Context,
     min_age: Annotated[
         float,
         typer.Option(
@@ -196,10 +198,13 @@ def compact(
     json_out: JsonOption = False,
 ) -> None:
     """Merge the files of each complete partition (one per checkpoint the job wrote into it)
-    into one, safely beside the running job and any reader; run it hourly, from cron say."""
+    into one, safely beside the running job; run it hourly, from cron say."""
     from jobs.history.compaction import compact as run_compaction
     from jobs.history.lake import LakeError
 
+    given = ctx.obj or {}
+    config = config or given.get("config")
+    json_out = json_out or given.get("json", False)
     s = settings(config)
     try:
         with err_console.status("compacting the lake ...") as status:

@@ -154,7 +154,7 @@ def _transactions(settings: Settings, start: dt.datetime, end: dt.datetime) -> A
     )
     table = data.to_table(filter=selected)
     if table.num_rows == 0:
-        held = next(s for s in summary(settings) if s.table == "transactions")
+        held = next(s for s in _summary(settings) if s.table == "transactions")
         raise LakeError(
             f"the lake holds no transaction from {_text(naive[0])} to {_text(naive[1])} "
             f"(it holds {held.oldest} to {held.newest})"

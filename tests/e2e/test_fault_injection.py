@@ -86,10 +86,12 @@ def _assert_lake_holds_each_once(p: Pipeline, events) -> None:
 def _assert_compaction_keeps_each_once(p: Pipeline, events) -> None:
     """`fraudctl lake compact` beside the running job, after its recovery: the complete
     partitions' files become one each, and the lake still holds each transaction once."""
+    files_before = len(lake.dataset(p.settings, "transactions").files)
     done = compaction.compact(p.settings, min_age=dt.timedelta(0))
     merged = [c for c in done if c.skipped is None and c.table == "transactions"]
-    assert merged and all(c.files >= 2 for c in merged), done
+    assert merged, done
     data = lake.dataset(p.settings, "transactions")
+    assert len(data.files) == files_before - sum(c.files - 1 for c in merged)
     per_partition = Counter(f.rsplit("/", 1)[0] for f in data.files)
     for c in merged:
         assert [n for d, n in per_partition.items() if d.endswith(c.partition)] == [1]

@@ -77,6 +77,7 @@ def test_a_complete_partitions_files_become_one_holding_each_row_once_in_event_t
     table = pq.read_table(Path(settings.lake.path) / "transactions" / COMPLETE / merged[0])
     times = table["event_time"].to_pylist()
     assert times == sorted(times) and table.num_rows == 12
+    assert "dt" not in table.schema.names and "hr" not in table.schema.names  # the directory's
     assert table.schema.field("amount").type == pa.decimal128(18, 2)
     assert table.schema.field("event_time").type == pa.timestamp("ms")
     by_partition = {c.partition: c for c in done}
@@ -134,6 +135,17 @@ def test_a_compaction_killed_after_its_manifest_is_finished_by_the_next(settings
     assert _files(settings, COMPLETE) == ["_SUCCESS", "compacted-x.parquet"]
 
 
+def test_a_merged_file_short_of_its_manifests_rows_is_rolled_back(settings):
+    before = _ids(settings)
+    _interrupt(settings, 3, temp_written=True)
+    directory = Path(settings.lake.path) / "transactions" / COMPLETE
+    manifest = json.loads((directory / compaction.MANIFEST).read_text())
+    (directory / manifest["temp"]).write_bytes(b"cut short by a crash")
+    compaction.compact(settings, min_age=dt.timedelta(hours=1))
+    assert _ids(settings) == before
+    assert [f for f in _files(settings, COMPLETE) if not f.startswith("part-")] == ["_SUCCESS"]
+
+
 def test_a_compaction_whose_merged_file_is_lost_puts_the_inputs_back(settings):
     before = _ids(settings)
     _interrupt(settings, 2, temp_written=False)
@@ -141,6 +153,53 @@ def test_a_compaction_whose_merged_file_is_lost_puts_the_inputs_back(settings):
     assert _ids(settings) == before
     assert len([f for f in _files(settings, COMPLETE) if f.startswith("part-")]) == 3
     assert compaction.MANIFEST not in _files(settings, COMPLETE)
+
+
+def test_leftovers_of_a_compaction_killed_before_its_manifest_are_removed(settings):
+    directory = Path(settings.lake.path) / "transactions" / COMPLETE
+    (directory / ".compacting-dead.parquet").write_bytes(b"half a file")
+    (directory / (compaction.MANIFEST + ".tmp")).write_text('{"inputs": [')
+    before = _ids(settings)
+    compaction.compact(settings, min_age=dt.timedelta(0))
+    assert _ids(settings) == before
+    assert [f for f in _files(settings, COMPLETE) if f.startswith(".")] == []
+
+
+def test_a_second_compaction_at_the_same_time_is_refused(settings):
+    files = _files(settings, COMPLETE)
+    refused = pytest.raises(lake.LakeError, match="another `fraudctl lake compact` is running")
+    with compaction.compaction_lock(settings), refused:
+        compaction.compact(settings, min_age=dt.timedelta(0))
+    assert _files(settings, COMPLETE) == files
+
+
+def test_a_partition_that_cannot_be_merged_is_reported_and_the_others_are_merged(settings):
+    broken = Path(settings.lake.path) / "transactions" / OPEN
+    (broken / "_SUCCESS").touch()
+    (broken / "part-abc-0-9").write_bytes(b"not parquet")
+    files = _files(settings, OPEN)
+    done = {c.partition: c for c in compaction.compact(settings, min_age=dt.timedelta(0))}
+    assert done[OPEN].skipped.startswith("error: ") and "part-abc-0-9" in done[OPEN].skipped
+    assert _files(settings, OPEN) == files
+    assert done[COMPLETE].skipped is None
+    assert len([f for f in _files(settings, COMPLETE) if not f.startswith("_")]) == 1
+
+
+def test_dead_letter_partitions_are_merged_in_detection_order(settings):
+    directory = Path(settings.lake.path) / "dead_letters" / "dt=2026-11-30" / "hr=10"
+    directory.mkdir(parents=True)
+    for k, at in enumerate(["2026-11-30T10:05:00Z", "2026-11-30T10:01:00Z"]):
+        letters = [{"reason": "invalid_field", "payload": "{}", "kafka_partition": 0,
+                    "kafka_offset": k, "detected_at": at}]  # fmt: skip
+        pq.write_table(pa.Table.from_pylist(letters), directory / f"part-dl-0-{k}")
+    (directory / "_SUCCESS").touch()
+    done = compaction.compact(settings, min_age=dt.timedelta(0))
+    assert [(c.table, c.files, c.rows) for c in done if c.table == "dead_letters"] == [
+        ("dead_letters", 2, 2)
+    ]
+    (merged,) = [p for p in directory.iterdir() if not p.name.startswith("_")]
+    detected = pq.read_table(merged)["detected_at"].to_pylist()
+    assert detected == ["2026-11-30T10:01:00Z", "2026-11-30T10:05:00Z"]
 
 
 def test_a_read_of_the_lake_waits_while_a_compaction_swaps_files(settings):
@@ -170,6 +229,20 @@ def test_the_cli_compacts_and_then_shows_one_file_per_partition(settings):
     shown = json.loads(runner.invoke(app, ["lake", "--json"], env=env).stdout)
     transactions = next(t for t in shown["tables"] if t["table"] == "transactions")
     assert (transactions["files"], transactions["rows"]) == (3, 16)  # 1 merged + the open 2
+
+
+def test_the_groups_config_option_reaches_compact(settings, tmp_path):
+    config = tmp_path / "lake.yaml"
+    config.write_text(
+        f"lake:\n  path: {settings.lake.path}\nstack:\n  data_dir: {settings.stack.data_dir}\n"
+    )
+    done = runner.invoke(
+        app, ["lake", "--config", str(config), "--json", "compact", "--min-age", "0"]
+    )
+    assert done.exit_code == 0, done.output
+    assert [
+        p["partition"] for p in json.loads(done.stdout)["partitions"] if p["skipped"] is None
+    ] == [COMPLETE]
 
 
 def test_a_negative_min_age_is_refused(settings):
