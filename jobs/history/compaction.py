@@ -37,14 +37,12 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from config import Settings
-from jobs.history.lake import TABLES, LakeError, filesystem, lake_lock
+from jobs.history.lake import SUCCESS, TABLES, LakeError, filesystem, lake_lock, lock_file
 
 MANIFEST = ".compaction.json"
-SUCCESS = "_SUCCESS"
 # the order a backtest reads rows in (jobs/history/lake.py transactions), per table
 SORT_KEYS = {
     "transactions": ["event_time", "kafka_partition", "kafka_offset"],
@@ -151,12 +149,18 @@ def _finish(fs: Any, directory: str) -> None:
     fs.delete_file(path)
 
 
-def _remove_leftovers(fs: Any, directory: str, infos: list[Any]) -> None:
+def _remove_leftovers(fs: Any, directory: str, infos: list[Any]) -> bool:
     """Delete what a compaction killed before its manifest leaves: a hidden merged file, a
-    manifest not yet moved into place (the one compaction running is this one)."""
-    for info in infos:
-        if info.base_name.startswith(".compacting-") or info.base_name == MANIFEST + ".tmp":
-            fs.delete_file(info.path)
+    manifest not yet moved into place (the one compaction running is this one); whether there
+    was any."""
+    leftovers = [
+        i
+        for i in infos
+        if i.base_name.startswith(".compacting-") or i.base_name == MANIFEST + ".tmp"
+    ]
+    for info in leftovers:
+        fs.delete_file(info.path)
+    return bool(leftovers)
 
 
 def _merge(fs: Any, directory: str, table: str, names: list[str]) -> tuple[str, int]:
@@ -203,17 +207,15 @@ def _swap(
 @contextlib.contextmanager
 def compaction_lock(settings: Settings) -> Iterator[None]:
     """One compaction at a time on this machine: two would merge the same files twice."""
-    path = Path(settings.stack.resolve(settings.stack.data_dir)) / "lake-compaction.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LakeError("another `fraudctl lake compact` is running on this machine") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    held = contextlib.ExitStack()
+    try:  # only the acquisition: the caller's own errors pass through as they are
+        held.enter_context(
+            lock_file(settings, "lake-compaction.lock", fcntl.LOCK_EX | fcntl.LOCK_NB)
+        )
+    except BlockingIOError:
+        raise LakeError("another `fraudctl lake compact` is running on this machine") from None
+    with held:
+        yield
 
 
 def compact(
@@ -258,11 +260,12 @@ def _compact_partition(
     """`compact` of one partition; None when it holds fewer than two files."""
     directory = f"{base}/{partition}"
     if not dry_run:
-        if any(i.base_name == MANIFEST for i in infos):
+        unfinished = any(i.base_name == MANIFEST for i in infos)
+        if unfinished:
             with lake_lock(settings, exclusive=True):
                 _finish(fs, directory)
-        _remove_leftovers(fs, directory, infos)
-        infos = _files(fs, directory)
+        if _remove_leftovers(fs, directory, infos) or unfinished:
+            infos = _files(fs, directory)
     data = sorted((i for i in infos if _is_data_file(i.base_name)), key=lambda i: i.path)
     if len(data) < 2:
         return None

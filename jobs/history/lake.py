@@ -21,6 +21,7 @@ from typing import Any
 from config import Settings
 
 TABLES = ("transactions", "dead_letters")
+SUCCESS = "_SUCCESS"  # the sinks' mark of a complete partition
 
 
 class LakeError(RuntimeError):
@@ -28,18 +29,25 @@ class LakeError(RuntimeError):
 
 
 @contextlib.contextmanager
-def lake_lock(settings: Settings, exclusive: bool = False) -> Iterator[None]:
-    """The lake's lock on this machine: shared by the reads of `fraudctl`, exclusive while a
-    compaction swaps a partition's files (a lock file beside the stack's data, as the lake
-    itself may be remote)."""
-    path = Path(settings.stack.resolve(settings.stack.data_dir)) / "lake.lock"
+def lock_file(settings: Settings, name: str, operation: int) -> Iterator[None]:
+    """`flock(operation)` held on the lock file `name` beside the stack's data (not beside the
+    lake, which may be remote): the lake's locks on this machine."""
+    path = Path(settings.stack.resolve(settings.stack.data_dir)) / name
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        fcntl.flock(fh, operation)
         try:
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def lake_lock(
+    settings: Settings, exclusive: bool = False
+) -> contextlib.AbstractContextManager[None]:
+    """Shared by the reads of `fraudctl`, exclusive while a compaction swaps a partition's
+    files."""
+    return lock_file(settings, "lake.lock", fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
 
 
 def filesystem(settings: Settings) -> tuple[Any, str]:
@@ -101,7 +109,7 @@ def _summary(settings: Settings) -> list[TableSummary]:
             continue
         partitions = {f.rsplit("/", 1)[0] for f in data.files}
         complete = sum(
-            fs.get_file_info(f"{p}/_SUCCESS").type == pafs.FileType.File for p in partitions
+            fs.get_file_info(f"{p}/{SUCCESS}").type == pafs.FileType.File for p in partitions
         )
         size = sum(info.size for info in fs.get_file_info(list(data.files)))
         column = "event_time" if table == "transactions" else "detected_at"

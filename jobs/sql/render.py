@@ -78,12 +78,17 @@ def enabled_rules(settings: Settings) -> list[str]:
     return [name for name in rule_names() if getattr(rules, name).enabled]
 
 
+def _arriving_rules_enabled(settings: Settings) -> int:
+    """How many of the rules that judge one transaction at a time are enabled."""
+    arriving = rules_reading(RuleInput.ARRIVING)
+    return sum(r in arriving for r in enabled_rules(settings))
+
+
 def realtime_read(settings: Settings) -> bool:
     """Whether the per-transaction rules get a read of the input of their own
     (job.per_transaction_read `own` and at least one of them enabled)."""
     own = settings.job.per_transaction_read == "own"
-    arriving = rules_reading(RuleInput.ARRIVING)
-    return own and any(r in arriving for r in enabled_rules(settings))
+    return own and _arriving_rules_enabled(settings) >= 1
 
 
 def arriving_params_json(settings: Settings) -> bool:
@@ -92,9 +97,7 @@ def arriving_params_json(settings: Settings) -> bool:
     into the Python operator that computes `rule_params`, and its planner cannot read a ROW's
     fields there (NullPointerException in RemoteCalcSplitRule). With two readers that operator
     stays on its own and the ROW is read as any other."""
-    arriving = rules_reading(RuleInput.ARRIVING)
-    lone = sum(r in arriving for r in enabled_rules(settings)) == 1
-    return realtime_read(settings) and lone
+    return realtime_read(settings) and _arriving_rules_enabled(settings) == 1
 
 
 def input_reads(settings: Settings) -> dict[str, str]:
