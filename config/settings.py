@@ -25,6 +25,7 @@ from config.lake import LakeSettings
 from config.mongo import MongoSettings
 from config.notify import NotifySettings
 from config.producer import ProducerSettings
+from config.scoring import ScoringSettings
 from config.stack import PROJECT_ROOT, StackSettings
 
 DEFAULT_CONFIG = Path(__file__).with_name("default.yaml")
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     producer: ProducerSettings = Field(default_factory=ProducerSettings)
     notify: NotifySettings = Field(default_factory=NotifySettings)
     lake: LakeSettings = Field(default_factory=LakeSettings)
+    scoring: ScoringSettings = Field(default_factory=ScoringSettings)
     # Key of the card-number HMAC. From the environment only (FRAUD_CARD_TOKEN_SECRET);
     # when unset, `card_token_secret()` uses a random per-checkout key under stack.run_dir.
     card_token_secret_value: SecretStr | None = Field(default=None, alias=SECRET_ENV)

@@ -1,0 +1,29 @@
+"""Learned scoring (section `scoring`): where the versioned models live, and how long a card's
+behaviour profile outlives its last purchase."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, field_validator
+
+from config.validators import Duration
+
+
+class ScoringSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # the model store: one directory per version (`<path>/<version>/model.txt` and `meta.json`),
+    # relative to the project's directory unless absolute; the job's Python workers read it, so
+    # on a cluster of several machines it must be a path they all see
+    models_path: str = "models"
+    # a card idle this long (event time) starts a new behaviour profile; its state is dropped
+    # this long after its last use
+    profile_horizon: Duration = "30 d"
+
+    @field_validator("models_path")
+    @classmethod
+    def _a_plain_path(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("scoring.models_path must not be empty")
+        if any(c in value for c in "'\n\r"):
+            raise ValueError(f"{value!r} holds a quote or a line break")
+        return value
