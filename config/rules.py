@@ -192,9 +192,10 @@ class RiskScoreRule(Rule):
     these settings reach the UDF as one JSON string literal in the rendered SQL.
     """
 
-    reads = RuleInput.ARRIVING
+    reads = RuleInput.CARD_LEGS
     definition = (
-        "Python scalar UDF (`udfs/risk_score.py`) scores every transaction in [0, 1]; "
+        "Python UDF (`udfs/risk_model.py`) scores every transaction with the card's behaviour "
+        "features, by the promoted model (`model_version`; 0: a weighted sum); "
         "alert when ≥ {threshold}"
     )
 

@@ -3,8 +3,11 @@ behaviour profile outlives its last purchase."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from config.stack import PROJECT_ROOT
 from config.validators import Duration
 
 
@@ -27,3 +30,8 @@ class ScoringSettings(BaseModel):
         if any(c in value for c in "'\n\r"):
             raise ValueError(f"{value!r} holds a quote or a line break")
         return value
+
+    def models_dir(self) -> Path:
+        """The model store's directory (a relative models_path is the project's)."""
+        path = Path(self.models_path).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path

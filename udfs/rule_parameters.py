@@ -528,6 +528,9 @@ def _make_udf(rules: tuple[str, ...], as_json: bool = False) -> Any:
                 return pd.Series(json_rows(frame), dtype="object")
             return frame
 
+        def is_deterministic(self) -> bool:
+            return not as_json  # udf() below says why
+
         def close(self) -> None:
             if self._reader is not None:
                 from udfs.rule_parameters import READERS
@@ -545,8 +548,10 @@ def _make_udf(rules: tuple[str, ...], as_json: bool = False) -> Any:
         result_type=result,
         func_type="pandas",
         # one answer per event time and history; declared deterministic so the planner keeps
-        # the shared scoring view planned once (the other UDFs run in its operator)
-        deterministic=True,
+        # the shared scoring view planned once (the other UDFs run in its operator). The JSON
+        # text is read by one JSON_VALUE per parameter: declared deterministic, the planner
+        # would inline the call into each of them (a Python call per parameter and row)
+        deterministic=not as_json,
     )
 
 

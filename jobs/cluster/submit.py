@@ -3,7 +3,7 @@
 Both execute exactly the statements of the rendered script (jobs/sql/render.py `parse_script`):
 the `SET` pairs become table config, DDL and views run with `execute_sql`, and the inserts
 form one StatementSet. The job itself is submitted as that StatementSet's compiled plan, in
-which the transaction-id de-duplication gets its own TTL (`with_dedup_horizon`). Submission
+which each operator gets its own TTL (`with_state_ttls`). Submission
 runs in a subprocess (`python -m jobs.cluster.submit`) so the caller's process never hosts a
 JVM and a hung gateway can be killed.
 """
@@ -140,36 +140,41 @@ def explain(settings: Settings, script: str | None = None) -> str:
         raise SubmitError(f"Flink could not plan the job: {java_message(exc)}") from exc
 
 
-def with_dedup_horizon(plan_json: str, horizon_ms: int) -> tuple[str, int]:
-    """The compiled plan `plan_json` with `horizon_ms` as the state TTL of each
-    de-duplication by `transaction_id` alone, and how many it changed.
+def with_state_ttls(plan_json: str, state_ttl_ms: int, dedup_horizon_ms: int) -> tuple[str, int]:
+    """The compiled plan `plan_json` with a state TTL per operator, and how many
+    de-duplications by `transaction_id` alone it found.
 
-    A job has one `table.exec.state.ttl` for every operator, and Flink SQL's STATE_TTL hint
-    does not reach a ROW_NUMBER de-duplication; a compiled plan carries a TTL per operator.
-    The ids seen are state per transaction, the rest per card or alert, so they get a
-    horizon of their own (job.dedup_horizon)."""
+    A job has one `table.exec.state.ttl`; a compiled plan carries a TTL per operator that
+    declares its state, and Flink SQL's STATE_TTL hint reaches neither a ROW_NUMBER
+    de-duplication nor an OVER aggregate. The script sets the job's TTL to the longest the job
+    needs (settings.sql.j2: a card's behaviour profile in the OVER operators, which declare no
+    state of their own); here every operator that declares its state gets job.state_ttl, and
+    the transaction ids seen (state per transaction, the rest is per card or alert) get
+    job.dedup_horizon."""
     plan = json.loads(plan_json)
-    changed = 0
+    dedups = 0
     for node in plan["nodes"]:
-        if not node["type"].startswith("stream-exec-deduplicate"):
-            continue
-        fields = node["outputType"]["fields"]
-        if [fields[i]["name"] for i in node["uniqueKeys"]] != ["transaction_id"]:
-            continue
-        for state in node["state"]:
-            state["ttl"] = f"{horizon_ms} ms"
-        changed += 1
-    return json.dumps(plan), changed
+        ttl = state_ttl_ms
+        if node["type"].startswith("stream-exec-deduplicate"):
+            fields = node["outputType"]["fields"]
+            if [fields[i]["name"] for i in node["uniqueKeys"]] == ["transaction_id"]:
+                ttl = dedup_horizon_ms
+                dedups += 1
+        for state in node.get("state", []):
+            state["ttl"] = f"{ttl} ms"
+    return json.dumps(plan), dedups
 
 
 def job_plan(stmt_set: Any, settings: Settings) -> str:
-    """The job's compiled plan (JSON), with job.dedup_horizon as the TTL of the
-    transaction-id de-duplication (`with_dedup_horizon`)."""
+    """The job's compiled plan (JSON), with job.state_ttl and job.dedup_horizon as the TTLs
+    of its operators (`with_state_ttls`)."""
     try:
         compiled = stmt_set.compile_plan().as_json_string()
     except Exception as exc:
         raise SubmitError(f"Flink could not plan the job: {java_message(exc)}") from exc
-    plan, changed = with_dedup_horizon(compiled, duration_ms(settings.job.dedup_horizon))
+    plan, changed = with_state_ttls(
+        compiled, duration_ms(settings.job.state_ttl), duration_ms(settings.job.dedup_horizon)
+    )
     if changed != 1:
         raise SubmitError(
             f"the job's plan has {changed} de-duplications by transaction_id, expected 1 "

@@ -22,7 +22,7 @@ from config import Settings
 from config.rule_changes import RuleChangeError, changed_parameters, initial_parameters
 from config.rules import rule_names
 from fraudctl.evaluate import Truth, evaluate
-from udfs.rule_parameters import ParameterHistory, columns
+from udfs.rule_parameters import ParameterHistory
 
 # what `backtest --json` gives of each alert the candidate run raised
 ALERT_FIELDS = (
@@ -134,48 +134,6 @@ class Backtest:
         }
 
 
-def _replay_input(table: Any, history: ParameterHistory, path: Path) -> None:
-    """The lake's rows as the replay's input (sql_templates/replay/replay.sql.j2), with the
-    parameters `history` gives each row at its event time, as one Parquet file read in order."""
-    import numpy as np
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
-    times = table["event_time"].cast(pa.timestamp("ms")).cast(pa.int64()).to_numpy()
-    params = history.columns_at(np.asarray(times, dtype=np.int64))
-    types = {
-        "BOOLEAN": pa.bool_(),
-        "INT": pa.int32(),
-        "DOUBLE": pa.float64(),
-        "STRING": pa.string(),
-    }
-    struct = pa.StructArray.from_arrays(
-        [pa.array(params[name], type=types[t]) for name, t in columns().items()],
-        names=list(columns()),
-    )
-    event_time = pc.strftime(
-        table["event_time"].cast(pa.timestamp("ms")), format="%Y-%m-%dT%H:%M:%SZ"
-    )
-    replayed = table.select(
-        [
-            "transaction_id", "card_token", "card_last4", "user_id", "device_id", "amount",
-            "currency", "merchant", "merchant_category", "channel", "city", "state", "lat",
-            "lon", "risk_score",
-        ]
-    )  # fmt: skip
-    replayed = (
-        replayed.append_column("rule_params", struct)
-        .append_column("late", table["late"])
-        .append_column("kafka_partition", table["kafka_partition"])
-        .append_column("kafka_offset", table["kafka_offset"])
-        .append_column("event_time", event_time)
-    )
-    # one row group: Flink reads a file's row groups as splits in no fixed order; no dictionary
-    # pages: Flink's columnar reader cannot decode them in nested columns (rule_params)
-    pq.write_table(replayed, path, row_group_size=max(replayed.num_rows, 1), use_dictionary=False)
-
-
 def run(
     settings: Settings,
     start: dt.datetime,
@@ -190,7 +148,7 @@ def run(
     with them too."""
     import time
 
-    from jobs.history.replay import replay
+    from jobs.history.replay import replay, write_replay_input
 
     timings: dict[str, float] = {}
     candidate_history = history
@@ -208,7 +166,7 @@ def run(
             path = Path(tmp) / f"{name}.parquet"
             t0 = time.monotonic()
             progress(f"replaying {table.num_rows:,} transactions with the {name} parameters")
-            _replay_input(table, params, path)
+            write_replay_input(table, params, path)
             runs[name], _ = replay(settings, rules, path, input_format="parquet")
             timings[name] = time.monotonic() - t0
     return Backtest(

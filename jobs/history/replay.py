@@ -51,6 +51,52 @@ def _quiet_client_logs(settings: Settings) -> None:
     os.environ["LOG4J_PROPERTIES"] = str(quiet)
 
 
+def write_replay_input(table: Any, history: Any, path: Path) -> None:
+    """The lake's rows (a pyarrow Table shaped as the lake's transactions) as the replay's
+    input (sql_templates/replay/replay.sql.j2), with the parameters `history`
+    (udfs/rule_parameters.py ParameterHistory) gives each row at its event time, as one
+    Parquet file read in order."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from udfs.rule_parameters import columns
+
+    times = table["event_time"].cast(pa.timestamp("ms")).cast(pa.int64()).to_numpy()
+    params = history.columns_at(np.asarray(times, dtype=np.int64))
+    types = {
+        "BOOLEAN": pa.bool_(),
+        "INT": pa.int32(),
+        "DOUBLE": pa.float64(),
+        "STRING": pa.string(),
+    }
+    struct = pa.StructArray.from_arrays(
+        [pa.array(params[name], type=types[t]) for name, t in columns().items()],
+        names=list(columns()),
+    )
+    event_time = pc.strftime(
+        table["event_time"].cast(pa.timestamp("ms")), format="%Y-%m-%dT%H:%M:%SZ"
+    )
+    replayed = table.select(
+        [
+            "transaction_id", "card_token", "card_last4", "user_id", "device_id", "amount",
+            "currency", "merchant", "merchant_category", "channel", "city", "state", "lat",
+            "lon", "risk_score",
+        ]
+    )  # fmt: skip
+    replayed = (
+        replayed.append_column("rule_params", struct)
+        .append_column("late", table["late"])
+        .append_column("kafka_partition", table["kafka_partition"])
+        .append_column("kafka_offset", table["kafka_offset"])
+        .append_column("event_time", event_time)
+    )
+    # one row group: Flink reads a file's row groups as splits in no fixed order; no dictionary
+    # pages: Flink's columnar reader cannot decode them in nested columns (rule_params)
+    pq.write_table(replayed, path, row_group_size=max(replayed.num_rows, 1), use_dictionary=False)
+
+
 def replay_script(
     settings: Settings, rules: Sequence[str], input_path: Path, input_format: str = "json"
 ) -> str:
@@ -69,17 +115,15 @@ def replay_script(
     return environment().get_template(REPLAY_TEMPLATE).render(values)
 
 
-def replay(
+def _replay_environment(
     settings: Settings,
     rules: Sequence[str],
     input_path: Path,
-    input_format: str = "json",
-    options: Mapping[str, str] | None = None,
-    late_ids: bool = False,
-) -> tuple[list[dict[str, Any]], list[str] | None]:
-    """Every alert `rules` raise over the rows of `input_path` (`details` decoded), and, with
-    `late_ids`, the ids of the rows the replay itself found behind the watermark."""
-    from jobs.cluster.submit import java_message, statement_set, table_environment
+    input_format: str,
+    options: Mapping[str, str] | None,
+) -> Any:
+    """A local table environment holding the replay script's tables and views."""
+    from jobs.cluster.submit import statement_set, table_environment
     from jobs.sql.render import parse_script
 
     _quiet_client_logs(settings)
@@ -92,13 +136,61 @@ def replay(
     statements.settings.extend({**REPLAY_OPTIONS, **(options or {})}.items())
     t_env = table_environment(statements, {})
     statement_set(t_env, statements)
+    return t_env
+
+
+def _collect(t_env: Any, query: str) -> list[dict[str, Any]]:
+    """The rows of `query`, each a dict; ReplayError with Flink's root cause if it fails."""
+    from jobs.cluster.submit import java_message
+
     try:
-        result = t_env.execute_sql("SELECT * FROM replayed_alerts")
+        result = t_env.execute_sql(query)
         names = result.get_table_schema().get_field_names()
         with result.collect() as rows:
-            alerts = [dict(zip(names, row, strict=True)) for row in rows]
+            return [dict(zip(names, row, strict=True)) for row in rows]
     except Exception as exc:  # Py4JJavaError: the job failed, the cause is Java's
         raise ReplayError(f"the replay failed: {java_message(exc, root_cause=True)}") from exc
+
+
+# what training reads of each on-time transaction: what the live job's RISK_SCORE scores it
+# with (sql_templates/rules/risk_score.sql.j2), from the same view
+CARD_FEATURES_QUERY = """
+SELECT
+  to_txn AS transaction_id,
+  CAST(rowtime AS TIMESTAMP(3)) AS event_time,
+  card_token,
+  CAST(amount AS DOUBLE) AS amount,
+  channel,
+  merchant_category,
+  currency,
+  HOUR(rowtime) AS `hour`,
+  risk_score,
+  behaviour
+FROM card_legs
+"""
+
+
+def card_features(
+    settings: Settings, input_path: Path, input_format: str = "parquet"
+) -> list[dict[str, Any]]:
+    """Each on-time row of `input_path` with its behaviour features (`behaviour`, JSON text),
+    computed by the job's own card_legs view (`CARD_FEATURES_QUERY`)."""
+    t_env = _replay_environment(settings, [], input_path, input_format, None)
+    return _collect(t_env, CARD_FEATURES_QUERY)
+
+
+def replay(
+    settings: Settings,
+    rules: Sequence[str],
+    input_path: Path,
+    input_format: str = "json",
+    options: Mapping[str, str] | None = None,
+    late_ids: bool = False,
+) -> tuple[list[dict[str, Any]], list[str] | None]:
+    """Every alert `rules` raise over the rows of `input_path` (`details` decoded), and, with
+    `late_ids`, the ids of the rows the replay itself found behind the watermark."""
+    t_env = _replay_environment(settings, rules, input_path, input_format, options)
+    alerts = _collect(t_env, "SELECT * FROM replayed_alerts")
     for alert in alerts:
         alert["details"] = json.loads(alert["details"]) if alert["details"] else None
         alert["transaction_ids"] = list(alert["transaction_ids"] or [])

@@ -215,6 +215,12 @@ def context(settings: Settings, python_files: str = "") -> dict[str, Any]:
         "python_bundle_time_ms": duration_ms(settings.flink.python_bundle_time),
         "source_fetch_wait_ms": duration_ms(settings.flink.source_fetch_wait),
         "cooldown_s": duration_ms(settings.job.alert_cooldown) // 1000,
+        "scoring": settings.scoring,
+        "profile_horizon_ms": duration_ms(settings.scoring.profile_horizon),
+        "longest_state_ttl": max(
+            (settings.job.state_ttl, settings.scoring.profile_horizon), key=duration_ms
+        ),
+        "models_path": str(settings.scoring.models_dir()),
         "python_files": python_files,
     }
 

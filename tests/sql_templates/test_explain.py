@@ -58,12 +58,16 @@ def test_rules_use_the_planned_operators(plan):
 
 def test_python_udfs_run_once_per_valid_transaction_in_each_read(plan):
     optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
-    # one Python operator for scoring in each read of the input (the per-transaction rules'
-    # own and everything else's) and one for the DLQ masking
-    assert optimized.count("PythonCalc(") == 3
-    # RISK_SCORE reads the score from its own read; the lake keeps it from the other (the same
-    # pure function of the same fields: a backtest replays RISK_SCORE with the score it had)
-    assert optimized.count("risk_score(") == 2
+    # one Python operator for scoring in each read of the input (the per-transaction rule's
+    # own and everything else's), one for RISK_SCORE's model after the card's behaviour, and
+    # one for the DLQ masking
+    assert optimized.count("PythonCalc(") == 4
+    # each UDF once per row: the JSON parameters and the model are declared non-deterministic
+    # so that the planner does not inline a call into each JSON_VALUE reading it
+    assert optimized.count("per_transaction_rule_parameters_json(") == 1
+    assert optimized.count("risk_model(") == 1
+    # the weighted sum, for the lake (the model's version 0 computes it again, in its operator)
+    assert optimized.count("risk_score(") == 1
 
 
 def _sinks_fed_by(plan: dict, source: str) -> set[str]:
@@ -89,22 +93,21 @@ def _sinks_fed_by(plan: dict, source: str) -> set[str]:
 
 @pytest.mark.parametrize(
     ("read", "realtime_sinks"),
-    [("own", {"high_value_alerts_kafka", "risk_score_alerts_kafka"}), ("shared", set())],
+    [("own", {"high_value_alerts_kafka"}), ("shared", set())],
 )
 def test_the_per_transaction_rules_read_the_input_on_their_own_unless_set_to_share(
     read, realtime_sinks
 ):
     """A window fire holds back the source that feeds it (README, Benchmarks: latency): with
-    job.per_transaction_read `own`, HIGH_VALUE and RISK_SCORE get a source of their own that
-    feeds nothing else, and the other source feeds neither of them."""
+    job.per_transaction_read `own`, HIGH_VALUE gets a source of its own that feeds nothing
+    else, and the other source does not feed it (RISK_SCORE, after the card's behaviour, reads
+    the other)."""
     s = load_settings(job={"per_transaction_read": read})
     plan = json.loads(compile_job(s, render_script(s, python_files="")))
     assert _sinks_fed_by(plan, "transactions_realtime") == realtime_sinks
     shared = _sinks_fed_by(plan, "transactions")
-    assert {"high_value_alerts_kafka", "risk_score_alerts_kafka"}.isdisjoint(shared) is bool(
-        realtime_sinks
-    )
-    assert {"velocity_alerts_kafka", "late_event_dead_letters_kafka"} <= shared
+    assert ("high_value_alerts_kafka" not in shared) is bool(realtime_sinks)
+    assert {"velocity_alerts_kafka", "risk_score_alerts_kafka", "late_event_dead_letters_kafka"} <= shared
 
 
 def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():

@@ -172,24 +172,33 @@ def test_each_read_of_the_input_topic_commits_in_the_consumer_group_progress_wat
     assert ("transactions_realtime" in reads) == (per_transaction_read == "own")
 
 
-@pytest.mark.parametrize("lone", ["high_value", "risk_score"])
-def test_a_lone_per_transaction_rule_keeps_its_own_read_and_reads_its_parameters_as_json(lone):
-    # Flink cannot plan a ROW field read next to the Python call with a single reader
-    # (render.arriving_params_json): that rule's parameters come as JSON text
-    other = "risk_score" if lone == "high_value" else "high_value"
-    s = load_settings(job={"rules": {other: {"enabled": False}}})
+def test_the_per_transaction_rule_keeps_its_own_read_and_reads_its_parameters_as_json():
+    # HIGH_VALUE is the one rule judged on arrival (RISK_SCORE waits for the card's behaviour
+    # features): Flink cannot plan a ROW field read next to the Python call with a single
+    # reader (render.arriving_params_json), so its parameters come as JSON text
+    s = load_settings()
     assert "transactions_realtime" in input_reads(s)
     text = render_script(s, python_files="")
     realtime = text[text.index("CREATE TEMPORARY VIEW `scored_transactions_realtime`") :]
     assert "`per_transaction_rule_parameters_json`(" in realtime[: realtime.index(";")]
-    rule = text[text.index(f"CREATE TEMPORARY VIEW `{lone}_candidates`") :]
+    rule = text[text.index("CREATE TEMPORARY VIEW `high_value_candidates`") :]
     rule = rule[: rule.index(";")]
-    assert f"JSON_VALUE(rule_params, '$.{lone}_enabled' RETURNING BOOLEAN)" in rule
+    assert "JSON_VALUE(rule_params, '$.high_value_enabled' RETURNING BOOLEAN)" in rule
     assert "rule_params.`" not in rule
-    # with both, the ROW as before; and a replay reads the ROW its rows carry either way
-    both = render_script(load_settings(), python_files="")
-    assert "JSON_VALUE(rule_params" not in both
-    assert "JSON_VALUE(rule_params" not in replay_script(s, [lone], Path("rows.json"))
+    # a replay reads the ROW its rows carry
+    assert "JSON_VALUE(rule_params" not in replay_script(s, ["high_value"], Path("rows.json"))
+
+
+def test_risk_score_judges_the_cards_behaviour_by_the_promoted_model():
+    s = load_settings(scoring={"profile_horizon": "7 d"})
+    text = render_script(s, python_files="")
+    legs = text[text.index("CREATE TEMPORARY VIEW card_legs") :]
+    legs = legs[: legs.index(";")]
+    assert "card_behaviour(" in legs and "CAST(604800000 AS BIGINT)" in legs
+    rule = text[text.index("CREATE TEMPORARY VIEW `risk_score_candidates`") :]
+    rule = rule[: rule.index(";")]
+    assert "FROM card_legs" in rule
+    assert re.search(rf"risk_model\(\s+'{s.scoring.models_dir()}', `risk_score_model_version`,", rule)
 
 
 @pytest.mark.parametrize(
