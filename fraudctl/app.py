@@ -5,6 +5,7 @@
 - `render`, `explain`, `submit`, `jobs`, `stop`, `upgrade`, `dlq` (jobs/commands.py): the job
 - `rules list | set | history` (jobs/rule_admin/cli.py): run-time rule parameters, changed live
 - `backtest`, `lake` (jobs/history/cli.py): a rule change tried on the lake's history
+- `model train | list | show | promote | rollback` (jobs/model/cli.py): the learned risk model
 - `sink`, `query ...`, `evaluate` (mongo_sink/cli.py): Kafka -> MongoDB and the analytics
 - `notify` (notify/cli.py): alerts to webhooks and e-mail, once each
 - `top` (monitoring/cli.py): the on-call figures live from Prometheus
@@ -21,6 +22,7 @@ import typer
 import jobs.commands
 import jobs.demo
 import jobs.history.cli
+import jobs.model.cli
 import jobs.rule_admin.cli
 import mongo_sink.cli
 import monitoring.cli
@@ -45,6 +47,7 @@ for module in (
     jobs.commands,
     jobs.rule_admin.cli,
     jobs.history.cli,
+    jobs.model.cli,
     mongo_sink.cli,
     notify.cli,
     monitoring.cli,

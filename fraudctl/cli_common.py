@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -45,6 +46,17 @@ def settings(config: Path | None = None, **overrides: Any) -> Settings:
         return load_settings(config, **overrides)
     except ConfigError as exc:
         fail(str(exc), code=2)
+
+
+def utc_option(value: str, option: str) -> dt.datetime:
+    """An ISO-8601 option value (UTC unless it says otherwise, e.g. `--from 2026-12-01T00:00`)
+    as an aware datetime; a bad one is a usage error naming the option."""
+    from fraudctl.times import parse_time
+
+    parsed = parse_time(value)
+    if parsed is None:
+        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time (UTC)", param_hint=option)
+    return parsed
 
 
 def print_json(data: Any) -> None:

@@ -49,6 +49,23 @@ def live_stack() -> Iterator[Settings]:
 
 
 @pytest.fixture
+def private_rules(live_stack: Settings) -> Iterator[Settings]:
+    """Settings with a fraud_rules topic and a MongoDB database of this test's own (removed
+    after it), for tests that publish rule changes on the live stack."""
+    from fraudctl.mongo import client_for
+    from fraudctl.topics import delete_topics
+
+    uid = uuid.uuid4().hex[:10]
+    settings = load_settings(
+        kafka={"topics": {"rules": f"t{uid}.fraud_rules"}}, mongo={"database": f"t{uid}"}
+    )
+    yield settings
+    delete_topics(settings.kafka.bootstrap_servers, [settings.kafka.topics.rules])
+    with client_for(settings) as client:
+        client.drop_database(settings.mongo.database)
+
+
+@pytest.fixture
 def unique_name() -> str:
     """A short unique suffix for topics, databases and consumer groups of one test."""
     return uuid.uuid4().hex[:10]

@@ -179,6 +179,11 @@ class ParameterHistory:
         ]
         return copy
 
+    def versions(self, rule: str) -> list[RuleVersion]:
+        """Every version of `rule`, version 0 (the config) first, in the order they apply (by
+        effective time)."""
+        return list(self._versions[rule])
+
     def latest(self, rule: str) -> RuleVersion:
         """The version with the highest number (what `fraudctl rules set` builds on)."""
         return max(self._versions[rule], key=lambda v: v.version)

@@ -19,16 +19,8 @@ from fraudctl.cli_common import (
     print_json,
     print_table,
     settings,
+    utc_option,
 )
-
-
-def _utc(value: str, option: str) -> dt.datetime:
-    from fraudctl.times import parse_time
-
-    parsed = parse_time(value)
-    if parsed is None:
-        raise typer.BadParameter(f"{value!r} is not an ISO-8601 time (UTC)", param_hint=option)
-    return parsed
 
 
 def backtest(
@@ -80,7 +72,7 @@ def backtest(
     from jobs.rule_admin.versions import current_history
 
     s = settings(config)
-    since, until = _utc(start, "--from"), _utc(end, "--to")
+    since, until = utc_option(start, "--from"), utc_option(end, "--to")
     if until <= since:
         fail(f"--to ({end}) must be after --from ({start})", code=2)
     try:

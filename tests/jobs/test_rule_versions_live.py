@@ -3,46 +3,33 @@ so no two changes ever carry the same version, and the one that lost is refused 
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
 
-from config import Settings, load_settings
-from fraudctl.mongo import client_for
-from fraudctl.topics import delete_topics
 from jobs.rule_admin.versions import RuleChangeConflict, current_history, publish_change
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def private(live_stack: Settings):
-    uid = uuid.uuid4().hex[:10]
-    settings = load_settings(
-        kafka={"topics": {"rules": f"t{uid}.fraud_rules"}}, mongo={"database": f"t{uid}"}
-    )
-    yield settings
-    delete_topics(settings.kafka.bootstrap_servers, [settings.kafka.topics.rules])
-    with client_for(settings) as client:
-        client.drop_database(settings.mongo.database)
-
-
-def test_a_change_written_meanwhile_refuses_the_other_whole(private) -> None:
+def test_a_change_written_meanwhile_refuses_the_other_whole(private_rules) -> None:
     def second_analyst() -> None:
-        publish_change(private, "velocity", {"max_count": "5"}, changed_by="bo")
+        publish_change(private_rules, "velocity", {"max_count": "5"}, changed_by="bo")
 
     with pytest.raises(RuleChangeConflict, match="another change of velocity"):
         publish_change(
-            private, "velocity", {"max_count": "2"}, changed_by="ana", before_commit=second_analyst
+            private_rules,
+            "velocity",
+            {"max_count": "2"},
+            changed_by="ana",
+            before_commit=second_analyst,
         )
-    latest = current_history(private).latest("velocity")
+    latest = current_history(private_rules).latest("velocity")
     assert (latest.version, latest.params["max_count"], latest.changed_by) == (1, 5, "bo")
 
 
-def test_changes_one_after_the_other_get_the_next_versions(private) -> None:
+def test_changes_one_after_the_other_get_the_next_versions(private_rules) -> None:
     versions = [
-        publish_change(private, "high_value", {"amount_over": str(a)})[1].version
+        publish_change(private_rules, "high_value", {"amount_over": str(a)})[1].version
         for a in (400, 300)
     ]
-    versions.append(publish_change(private, "velocity", {"max_count": "2"})[1].version)
+    versions.append(publish_change(private_rules, "velocity", {"max_count": "2"})[1].version)
     assert versions == [1, 2, 1]
