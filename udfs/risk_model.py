@@ -23,7 +23,7 @@ are scored by version 0 and report model_version 0, and loading is tried again a
 trained version is used: the job's Python workers import this module at start.
 
 SQL signature (sql_templates/functions/udfs.sql.j2), `SQL_ARGUMENTS`:
-`risk_model(models_path STRING, model_version INT, threshold DOUBLE, heuristic_params STRING,
+`risk_model(model_version INT, models_path STRING, threshold DOUBLE, heuristic_params STRING,
 risk_score DOUBLE, amount DOUBLE, channel STRING, merchant_category STRING, currency STRING,
 hour BIGINT, behaviour STRING) -> STRING`; `behaviour` is the card_behaviour aggregate's JSON
 text (docs/contract.md "Behaviour features"), version 0's score the row's `risk_score`.
@@ -287,8 +287,9 @@ def score_batch(
 # job's weighted sum (`risk_score`, version 0's score), the transaction's fields and its
 # behaviour features as one JSON text (sql_templates/rules/risk_score.sql.j2 says why)
 SQL_ARGUMENTS: tuple[tuple[str, str], ...] = (
-    ("models_path", "STRING"),
+    # a column first: PyFlink checks a pandas UDF's result length against its first argument's
     ("model_version", "INT"),
+    ("models_path", "STRING"),
     ("threshold", "DOUBLE"),
     ("heuristic_params", "STRING"),
     ("risk_score", "DOUBLE"),
@@ -309,7 +310,7 @@ def behaviour_columns(texts: Sequence[str | None]) -> dict[str, list[Any]]:
     return {name: [p.get(name) for p in parsed] for name in BEHAVIOUR_FIELDS}
 
 
-def _udf_batch(models_path, model_version, threshold, heuristic_params, *columns):  # type: ignore[no-untyped-def]
+def _udf_batch(model_version, models_path, threshold, heuristic_params, *columns):  # type: ignore[no-untyped-def]
     """Vectorized UDF body: pandas Series in (the literals arrive as Series too), a Series of
     JSON text out."""
     import pandas as pd

@@ -75,6 +75,11 @@ def test_the_replay_source_has_the_job_views_columns_and_types(tmp_path):
     for view in ("scored_transactions", "scored_transactions_realtime"):
         read = _columns(job_env, view)
         params = read.pop("rule_params")
-        assert params.items() <= fed_params.items(), view
+        if view == "scored_transactions_realtime":
+            # HIGH_VALUE's own read takes its parameters as JSON text (render.py
+            # arriving_params_json); the replay gives it the ROW, read alike (macros rule_param)
+            assert params.startswith("VarCharType"), params
+        else:
+            assert params.items() <= fed_params.items(), view
         assert read == {n: fed[n] for n in read}, view
     assert _columns(job_env, "scored_transactions").keys() - {"rule_params"} == fed.keys()

@@ -107,7 +107,11 @@ def test_the_per_transaction_rules_read_the_input_on_their_own_unless_set_to_sha
     assert _sinks_fed_by(plan, "transactions_realtime") == realtime_sinks
     shared = _sinks_fed_by(plan, "transactions")
     assert ("high_value_alerts_kafka" not in shared) is bool(realtime_sinks)
-    assert {"velocity_alerts_kafka", "risk_score_alerts_kafka", "late_event_dead_letters_kafka"} <= shared
+    assert {
+        "velocity_alerts_kafka",
+        "risk_score_alerts_kafka",
+        "late_event_dead_letters_kafka",
+    } <= shared
 
 
 def test_flink_plans_window_rules_with_a_slide_of_more_than_99_seconds():
@@ -155,4 +159,4 @@ def test_the_ids_seen_expire_after_the_dedup_horizon_and_other_state_after_state
             ttls.setdefault(key, []).extend(state["ttl"] for state in node["state"])
     assert ttls["transaction_id"] == [f"{7 * 60_000} ms"]
     # the cooldowns: per alert, job.state_ttl
-    assert ttls["entity_id,cooldown_period"] == ["3 h"] * len(rule_names())
+    assert ttls["entity_id,cooldown_period"] == [f"{3 * 3600_000} ms"] * len(rule_names())

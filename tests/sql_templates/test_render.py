@@ -36,7 +36,9 @@ def test_script_sets_checkpointing_restart_ttl_timezone_and_name(script):
     assert settings["execution.checkpointing.mode"] == "EXACTLY_ONCE"
     assert settings["restart-strategy.type"] == "exponential-delay"
     assert settings["restart-strategy.exponential-delay.max-backoff"] == "1 min"
-    assert settings["table.exec.state.ttl"] == load_settings().job.state_ttl
+    # the longest state the job keeps: a card's behaviour profile (the rest get theirs in the
+    # compiled plan, tests/jobs/test_dedup_horizon.py)
+    assert settings["table.exec.state.ttl"] == load_settings().scoring.profile_horizon
     assert settings["table.exec.uid.generation"] == "DISABLED"  # savepoints of older jobs
     assert settings["table.local-time-zone"] == "UTC"
     assert settings["table.exec.source.idle-timeout"] == "10 s"
@@ -198,7 +200,9 @@ def test_risk_score_judges_the_cards_behaviour_by_the_promoted_model():
     rule = text[text.index("CREATE TEMPORARY VIEW `risk_score_candidates`") :]
     rule = rule[: rule.index(";")]
     assert "FROM card_legs" in rule
-    assert re.search(rf"risk_model\(\s+'{s.scoring.models_dir()}', `risk_score_model_version`,", rule)
+    assert re.search(
+        rf"risk_model\(\s+`risk_score_model_version`, '{s.scoring.models_dir()}',", rule
+    )
 
 
 @pytest.mark.parametrize(

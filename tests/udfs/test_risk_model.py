@@ -192,8 +192,8 @@ def test_the_udf_body_returns_compact_json_per_row(store, tiny):
     )
     series = [rows.get(name, pd.Series([0.5, None])) for name in risk_model.ROW_FIELDS]
     out = _udf_batch(
-        pd.Series([str(store)] * 2),
         pd.Series([1, 0]),
+        pd.Series([str(store)] * 2),
         pd.Series([0.0, 0.8]),
         pd.Series([PARAMS_JSON] * 2),
         *series,
@@ -226,7 +226,7 @@ def test_the_behaviour_json_becomes_one_column_per_feature():
 
 def test_the_udf_arguments_are_the_sql_signature():
     assert [f"{n} {t}" for n, t in risk_model.SQL_ARGUMENTS] == [
-        "models_path STRING", "model_version INT", "threshold DOUBLE", "heuristic_params STRING",
+        "model_version INT", "models_path STRING", "threshold DOUBLE", "heuristic_params STRING",
         "risk_score DOUBLE", "amount DOUBLE", "channel STRING", "merchant_category STRING",
         "currency STRING", "hour BIGINT", "behaviour STRING",
     ]  # fmt: skip
