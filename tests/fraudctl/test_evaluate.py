@@ -176,15 +176,16 @@ def test_cli_reads_alerts_file_and_prints_json(tmp_path: Path) -> None:
 
 
 def test_rules_without_ground_truth_are_counted_as_unlabelled() -> None:
-    """A rule no producer scenario is labelled with: its alerts are neither TP nor FP, and
-    are counted as unlabelled, in its row and in ALL."""
+    """A rule no producer scenario is labelled with (a rule added after the producer's
+    scenarios): its alerts are neither TP nor FP, and are counted as unlabelled, in its row and
+    in ALL."""
     risk = {
-        "alert_id": "r1", "rule": "RISK_SCORE", "entity_type": "card", "entity_id": "A",
+        "alert_id": "r1", "rule": "NEW_RULE", "entity_type": "card", "entity_id": "A",
         "transaction_ids": ["t1"], "event_time": "2026-11-21T22:01:00.000Z",
     }  # fmt: skip
     base = evaluate(ALERTS, read_truth(truth_lines()))
     with_risk = evaluate([*ALERTS, risk], read_truth(truth_lines()))
-    row = next(r for r in with_risk["by_rule"] if r["rule"] == "RISK_SCORE")
+    row = next(r for r in with_risk["by_rule"] if r["rule"] == "NEW_RULE")
     assert (row["alerts"], row["tp"], row["fp"], row["unlabelled"]) == (1, 0, 0, 1)
     assert row["precision"] is None
     assert with_risk["all"] == {
