@@ -29,6 +29,9 @@ SCENARIO_RULES: dict[str, str] = {
     "account_drain": "RISK_SCORE",
 }
 SCENARIO_NAMES = tuple(SCENARIO_RULES)
+# the rule the legit look-alikes (producer/lookalikes.py) test: `fraudctl evaluate` reports
+# how many of them its alerts flag
+LOOKALIKE_RULE = "RISK_SCORE"
 
 
 class ProducerSettings(BaseModel):
@@ -40,7 +43,7 @@ class ProducerSettings(BaseModel):
     speedup: float = Field(default=1.0, gt=0)
     fraud_rate: float = Field(default=0.01, ge=0, lt=1)
     # share of events that are legit look-alikes of the behavioural (RISK_SCORE) fraud
-    # (producer/lookalikes.py); at the defaults about 4 look-alikes per behavioural scenario
+    # (producer/lookalikes.py); at the defaults 3-4 look-alikes per behavioural scenario
     lookalike_rate: float = Field(default=0.003, ge=0, le=0.5)
     bad_records: float = Field(default=0.0, ge=0, le=0.5)
     out_of_order_ms: int = Field(default=0, ge=0, le=60_000)
