@@ -371,20 +371,29 @@ def test_default_rates_give_a_few_lookalikes_per_behavioural_scenario() -> None:
     assert 2 <= kinds["lookalike"] / kinds["behavioural"] <= 8, kinds
 
 
-def test_same_seed_same_stream_and_labelled_stream_is_the_generator(stream) -> None:
-    again = generate(
-        build_population(11, 2_000),
-        GeneratorOptions(start_ms=START_MS, **STREAM),  # type: ignore[arg-type]
-        TOKEN_KEY,
-        COUNT,
-    )
-    assert [(e.value, e.truth) for e in again] == [(e.value, e.truth) for e in stream]
+def test_same_seed_same_stream_and_labelled_stream_is_the_generator() -> None:
+    """2 h of the module's stream, with invalid records: twice the same bytes and truth, and
+    `labelled_stream` gives its valid transactions parsed and every truth record."""
+    options = {**STREAM, "bad_records": 0.01, "out_of_order_ms": 2000}
+    streams = [
+        generate(
+            build_population(11, 2_000),
+            GeneratorOptions(start_ms=START_MS, **options),  # type: ignore[arg-type]
+            TOKEN_KEY,
+            14_400,
+        )
+        for _ in range(2)
+    ]
+    a, b = ([(e.value, e.truth) for e in s] for s in streams)
+    assert a == b
+    assert {e.kind for e in streams[0]} == {"normal", "fraud", "lookalike", "invalid"}
     events, truth = labelled_stream(
-        COUNT, STREAM["seed"], TOKEN_KEY, population=2_000, start_ms=START_MS,
-        **{k: v for k, v in STREAM.items() if k != "seed"},
+        14_400, STREAM["seed"], TOKEN_KEY, population=2_000, start_ms=START_MS,
+        **{k: v for k, v in options.items() if k != "seed"},
     )  # fmt: skip
-    assert events == [json.loads(e.value) for e in stream if e.kind != "invalid"]
-    assert truth == _truths(stream)
+    assert events == [json.loads(e.value) for e in streams[0] if e.kind != "invalid"]
+    assert truth == _truths(streams[0])
+    assert any(t["kind"] == "invalid" for t in truth)
 
 
 def test_behavioural_scenarios_need_hours() -> None:

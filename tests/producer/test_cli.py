@@ -75,12 +75,12 @@ def test_summary_reports_counts_per_scenario(tmp_path: Path) -> None:
 
 
 def test_lookalikes_are_produced_labelled_and_counted(tmp_path: Path) -> None:
-    """300 cards at 2 events/s of event time for 2.8 h: cards get a history, look-alikes
+    """600 cards at 2 events/s of event time for 1 h: cards get a history, look-alikes
     follow; the summary counts them as the truth file holds them, and the help names them."""
     out, truth = tmp_path / "o.jsonl", tmp_path / "t.jsonl"
     args = [
         "--start-time", "2026-11-21T00:00:00Z", "--speedup", "60", "--rate", "120",
-        "--no-throttle", "--count", "20000", "--population", "300", "--fraud-rate", "0.02",
+        "--no-throttle", "--count", "7200", "--population", "600", "--fraud-rate", "0.02",
         "--lookalike-rate", "0.02", "--to-file", str(out), "--truth", str(truth),
     ]  # fmt: skip
     res = _produce(*args, "--json")
