@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.validators import PositiveInt
 
@@ -24,8 +24,14 @@ SCENARIO_RULES: dict[str, str] = {
     "impossible_travel": "IMPOSSIBLE_TRAVEL",
     "card_testing": "CARD_TESTING",
     "high_value": "HIGH_VALUE",
+    # behavioural: no threshold rule catches them, a model of the card's history may
+    "account_takeover": "RISK_SCORE",
+    "account_drain": "RISK_SCORE",
 }
 SCENARIO_NAMES = tuple(SCENARIO_RULES)
+# the rule the legit look-alikes (producer/lookalikes.py) test: `fraudctl evaluate` reports
+# how many of them its alerts flag
+LOOKALIKE_RULE = "RISK_SCORE"
 
 
 class ProducerSettings(BaseModel):
@@ -36,6 +42,9 @@ class ProducerSettings(BaseModel):
     rate: float = Field(default=50.0, gt=0)
     speedup: float = Field(default=1.0, gt=0)
     fraud_rate: float = Field(default=0.01, ge=0, lt=1)
+    # share of events that are legit look-alikes of the behavioural (RISK_SCORE) fraud
+    # (producer/lookalikes.py); at the defaults 3-4 look-alikes per behavioural scenario
+    lookalike_rate: float = Field(default=0.003, ge=0, le=0.5)
     bad_records: float = Field(default=0.0, ge=0, le=0.5)
     out_of_order_ms: int = Field(default=0, ge=0, le=60_000)
     scenario_weights: dict[str, float] = Field(
@@ -60,3 +69,12 @@ class ProducerSettings(BaseModel):
         if negative:
             raise ValueError(f"weights must be >= 0: {negative}")
         return value
+
+    @model_validator(mode="after")
+    def _rates_leave_normal_traffic(self) -> ProducerSettings:
+        if self.fraud_rate + self.lookalike_rate + self.bad_records >= 1:
+            raise ValueError(
+                "fraud_rate + lookalike_rate + bad_records must stay under 1 "
+                f"(got {self.fraud_rate} + {self.lookalike_rate} + {self.bad_records})"
+            )
+        return self

@@ -20,6 +20,13 @@ Matching rule. An alert *matches* a scenario when both hold:
   type's expected rule(s)). An alert matching scenarios of another type is not a false alarm.
 - The `ALL` row: micro-averaged over every alert and every complete scenario.
 
+Look-alikes (truth lines of kind "lookalike": legit purchases that share traits with the
+behavioural fraud RISK_SCORE is labelled with) are not fraud: an alert about one matches no
+scenario and is a false positive like any other. They get a section of their own: per
+look-alike type, how many a RISK_SCORE alert flagged (an alert whose transaction ids include
+one of the look-alike's) and the fraction. The behavioural scenarios' recall is their
+`by_scenario_type` rows (expected rule RISK_SCORE).
+
 Truth lines of kind "invalid" are counted but not evaluated.
 """
 
@@ -33,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from config.producer import SCENARIO_RULES
+from config.producer import LOOKALIKE_RULE, SCENARIO_RULES
 from fraudctl.times import parse_time
 
 DEFAULT_SLACK = dt.timedelta(minutes=5)
@@ -67,9 +74,33 @@ class Scenario:
 
 
 @dataclass
+class Lookalike:
+    """A legit look-alike of behavioural fraud (producer/lookalikes.py)."""
+
+    lookalike_id: str
+    lookalike_type: str
+    entity_id: str | None
+    transaction_ids: frozenset[str]
+    first: dt.datetime | None = None
+    last: dt.datetime | None = None
+
+    @classmethod
+    def from_truth(cls, obj: Mapping[str, Any]) -> Lookalike:
+        return cls(
+            lookalike_id=str(obj.get("lookalike_id")),
+            lookalike_type=str(obj.get("lookalike_type")),
+            entity_id=obj.get("entity_id"),
+            transaction_ids=frozenset(str(t) for t in obj.get("transaction_ids") or ()),
+            first=parse_time(obj.get("first_event_time")),
+            last=parse_time(obj.get("last_event_time")),
+        )
+
+
+@dataclass
 class Truth:
     scenarios: list[Scenario] = field(default_factory=list)
     invalid: int = 0
+    lookalikes: list[Lookalike] = field(default_factory=list)
 
 
 @dataclass
@@ -123,6 +154,8 @@ def read_truth(lines: Iterable[str]) -> Truth:
             raise ValueError(f"truth line {n} is not a JSON object")
         if obj.get("kind") == "scenario":
             truth.scenarios.append(Scenario.from_truth(obj))
+        elif obj.get("kind") == "lookalike":
+            truth.lookalikes.append(Lookalike.from_truth(obj))
         elif obj.get("kind") == "invalid":
             truth.invalid += 1
     return truth
@@ -164,8 +197,9 @@ def within_truth_span(
 
     A truth file describes one producer run; alerts of other runs in the same database are
     about traffic it knows nothing of, so they are neither hits nor false alarms."""
-    firsts = [sc.first for sc in truth.scenarios if sc.first is not None]
-    lasts = [sc.last for sc in truth.scenarios if sc.last is not None]
+    spans = [*truth.scenarios, *truth.lookalikes]
+    firsts = [sc.first for sc in spans if sc.first is not None]
+    lasts = [sc.last for sc in spans if sc.last is not None]
     if not firsts or not lasts:
         return list(alerts)
     lo, hi = min(firsts) - slack, max(lasts) + slack
@@ -221,6 +255,35 @@ def explain_miss(
         f"± {_minutes(slack)} (an earlier alert of the same cooldown period covered it, or the "
         "scenario's transactions came too late)"
     )
+
+
+def lookalikes_flagged(
+    alerts: Iterable[Mapping[str, Any]], truth: Truth, rule: str = LOOKALIKE_RULE
+) -> list[dict[str, Any]]:
+    """Per look-alike type (and `ALL`): how many look-alikes an alert of `rule` flagged (an
+    alert whose transaction ids include one of the look-alike's), and the fraction."""
+    flagged_ids: set[str] = set()
+    for alert in alerts:
+        if alert.get("rule") == rule:
+            flagged_ids.update(str(t) for t in alert.get("transaction_ids") or ())
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for la in truth.lookalikes:
+        hit = bool(la.transaction_ids & flagged_ids)
+        for key in (la.lookalike_type, "ALL"):
+            counts[key][0] += 1
+            counts[key][1] += hit
+
+    def row(name: str) -> dict[str, Any]:
+        n, flagged = counts[name]
+        return {
+            "lookalike_type": name,
+            "lookalikes": n,
+            "flagged": flagged,
+            "flagged_fraction": round(flagged / n, 4) if n else None,
+        }
+
+    types = sorted(k for k in counts if k != "ALL")
+    return [row(k) for k in types] + ([row("ALL")] if types else [])
 
 
 def evaluate(
@@ -284,12 +347,18 @@ def evaluate(
         s.alerts = s.true_positives + s.false_positives
     return {
         "by_rule": [rules[k].row("rule") for k in sorted(rules)],
-        "by_scenario_type": [types[k].row("scenario_type") for k in sorted(types)],
+        "by_scenario_type": [
+            {**types[k].row("scenario_type"), "expected_rule": ", ".join(sorted(type_rules[k]))}
+            for k in sorted(types)
+        ],
         "all": total.row("scope"),
+        # legit look-alikes of behavioural fraud that LOOKALIKE_RULE flagged (its false alarms)
+        "lookalikes": {"rule": LOOKALIKE_RULE, "by_type": lookalikes_flagged(alerts, truth)},
         "truth": {
             "scenarios": len(truth.scenarios),
             "incomplete_scenarios": sum(not sc.complete for sc in truth.scenarios),
             "invalid_records": truth.invalid,
+            "lookalikes": len(truth.lookalikes),
         },
         "matching": (
             "same rule as expected, and a shared transaction id or the same entity within "

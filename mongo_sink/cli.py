@@ -328,8 +328,8 @@ def evaluate_cmd(
     config: ConfigOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Precision and recall per rule and per scenario type against the ground truth, and why
-    each missed scenario was missed.
+    """Precision and recall per rule and per scenario type against the ground truth, why each
+    missed scenario was missed, and how many legit look-alikes RISK_SCORE flagged.
 
     By default only alerts whose event time lies in the period the truth covers are judged,
     so earlier runs in the same database do not count as false alarms."""
@@ -382,7 +382,18 @@ def evaluate_cmd(
             "them out; look at them with `fraudctl query alerts --rule RULE`)"
         )
     cols.remove("unlabelled")
-    print_table(result["by_scenario_type"], ["scenario_type", *cols], title="By scenario type")
+    print_table(
+        result["by_scenario_type"],
+        ["scenario_type", "expected_rule", *cols],
+        title="By scenario type",
+    )
+    looks = result["lookalikes"]
+    if looks["by_type"]:
+        print_table(
+            looks["by_type"],
+            ["lookalike_type", "lookalikes", "flagged", "flagged_fraction"],
+            title=f"Legit look-alikes flagged by {looks['rule']} (false alarms)",
+        )
     if result["missed"]:
         print_table(
             result["missed"],
@@ -392,7 +403,8 @@ def evaluate_cmd(
     tr = result["truth"]
     print(
         f"truth: {tr['scenarios']} scenarios ({tr['incomplete_scenarios']} incomplete), "
-        f"{tr['invalid_records']} invalid records; match = {result['matching']}"
+        f"{tr['lookalikes']} legit look-alikes, {tr['invalid_records']} invalid records; "
+        f"match = {result['matching']}"
     )
 
 

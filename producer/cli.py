@@ -16,6 +16,7 @@ from config.validators import duration_ms
 from fraudctl.cli_common import ConfigOption, JsonOption, err_console, fail, print_json, print_table
 from fraudctl.cli_common import settings as load_cli_settings
 from producer.generator import GeneratorOptions, TransactionGenerator
+from producer.lookalikes import LOOKALIKES
 from producer.population import build_population
 from producer.runner import RunOptions, RunResult, run
 from producer.scenarios import SCENARIOS
@@ -97,8 +98,8 @@ def print_summary(res: RunResult, destination: str) -> None:
         {"metric": "achieved rate", "value": f"{d['achieved_rate']:.0f} events/s"},
         {"metric": "event time", "value": f"{d['first_event_time']} .. {d['last_event_time']}"},
         {
-            "metric": "normal / fraud / invalid",
-            "value": f"{d['normal']} / {d['fraud']} / {d['invalid']}",
+            "metric": "normal / fraud / look-alike / invalid",
+            "value": f"{d['normal']} / {d['fraud']} / {d['lookalike']} / {d['invalid']}",
         },
         {"metric": "truth records", "value": d["truth_records"]},
     ]
@@ -120,6 +121,11 @@ def print_summary(res: RunResult, destination: str) -> None:
         for name, spec in SCENARIOS.items()
     ]
     print_table(scen, ["scenario", "expected rule", "instances", "events"], title="fraud scenarios")
+    if res.lookalikes:
+        looks = [
+            {"look-alike": name, "instances": res.lookalikes.get(name, 0)} for name in LOOKALIKES
+        ]
+        print_table(looks, ["look-alike", "instances"], title="legit look-alikes (not fraud)")
     if res.invalid:
         inv = [{"invalid kind": k, "records": v} for k, v in sorted(res.invalid.items())]
         print_table(inv, ["invalid kind", "records"], title="invalid records")
@@ -134,7 +140,8 @@ def produce(
             "-n",
             min=1,
             help="Stop after this many events. Only scenarios that can finish by then start "
-            "(impossible travel needs 15 min of event time: use --speedup for short runs).",
+            "(impossible travel needs 15 min of event time, account takeover and travel up to "
+            "5 h: use --speedup for short runs).",
         ),
     ] = None,
     duration: Annotated[
@@ -192,6 +199,17 @@ def produce(
             min=0.0,
             max=0.99,
             help=f"Share of events that belong to fraud scenarios ({_ENV.format('FRAUD_RATE')}).",
+        ),
+    ] = None,
+    lookalike_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--lookalike-rate",
+            min=0.0,
+            max=0.5,
+            help="Share of events that are legit look-alikes of behavioural fraud: "
+            f"{', '.join(LOOKALIKES)}; labelled legit in the truth "
+            f"({_ENV.format('LOOKALIKE_RATE')}).",
         ),
     ] = None,
     scenario_weight: Annotated[
@@ -272,6 +290,7 @@ def produce(
             "seed": seed,
             "population": population,
             "fraud_rate": fraud_rate,
+            "lookalike_rate": lookalike_rate,
             "bad_records": bad_records,
             "out_of_order_ms": out_of_order_ms,
             "truth_to_topic": truth_topic,
@@ -327,6 +346,7 @@ def produce(
             start_ms=start_ms,
             events_per_second=p.rate / eff_speedup,
             fraud_rate=p.fraud_rate,
+            lookalike_rate=p.lookalike_rate,
             bad_records=p.bad_records,
             out_of_order_ms=p.out_of_order_ms,
             scenario_weights=p.scenario_weights,

@@ -2,7 +2,8 @@
 great-circle distance between them.
 
 Cities come in regional clusters so that most have neighbours 30-80 km away (for geo hops and
-trips to a nearby town) and all have cities more than 1,500 km away (impossible travel).
+trips to a nearby town), all have cities more than 1,500 km away (impossible travel) and
+cities 400-1,200 km away (a journey of a few hours: account takeover, travel).
 """
 
 from __future__ import annotations
@@ -157,6 +158,8 @@ CITIES: tuple[City, ...] = tuple(City(*row) for row in _ROWS)
 NEARBY_MAX_KM = 95.0  # normal trips to a neighbouring town stay under the 100 km travel floor
 HOP_MIN_KM, HOP_MAX_KM = 30.0, 80.0  # geo-hop pairs
 FAR_MIN_KM = 1600.0  # impossible-travel pairs: over 1,500 km with margin for jitter
+# journeys hours long (account takeover, travel look-alike): far beyond any normal trip
+AWAY_MIN_KM, AWAY_MAX_KM = 400.0, 1200.0
 
 
 def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
@@ -179,7 +182,8 @@ def _within(i: int, lo: float, hi: float) -> tuple[int, ...]:
     return tuple(j for j in range(len(CITIES)) if j != i and lo <= distance_km(i, j) <= hi)
 
 
-# Per city index: neighbours for normal trips, geo-hop partners, impossible-travel partners.
+# Per city index: neighbours for normal trips, geo-hop partners, impossible-travel partners,
+# and cities a journey of a few hours away (every city has at least 9).
 NEARBY: tuple[tuple[int, ...], ...] = tuple(
     _within(i, 0.0, NEARBY_MAX_KM) for i in range(len(CITIES))
 )
@@ -188,4 +192,7 @@ HOP_PARTNERS: tuple[tuple[int, ...], ...] = tuple(
 )
 FAR_PARTNERS: tuple[tuple[int, ...], ...] = tuple(
     _within(i, FAR_MIN_KM, math.inf) for i in range(len(CITIES))
+)
+AWAY_PARTNERS: tuple[tuple[int, ...], ...] = tuple(
+    _within(i, AWAY_MIN_KM, AWAY_MAX_KM) for i in range(len(CITIES))
 )

@@ -3,6 +3,14 @@
 Each user has one card, one or two devices, a home city from `places.CITIES` (weighted by
 population), spending preferences per merchant category and an activity curve over the hours of
 the day. Merchant names come from Faker, seeded the same way.
+
+Two traits shape what a card's history looks like to a behaviour model (they come from their own
+RNG, so the draws above are the same as before they existed):
+- every user never buys 2-4 categories (zero weight), so "a category this card never buys" is a
+  property of the card, not of a short history; the behavioural fraud scenarios buy there;
+- `BIG_ONLINE_SHARE` of users are big online spenders: besides their usual purchases, a share of
+  them (`generator.BIG_ONLINE_PURCHASE_SHARE`) are online purchases of 3-8 times their usual
+  amount in one category of their own, so for them a big online purchase is normal.
 """
 
 from __future__ import annotations
@@ -38,6 +46,10 @@ MERCHANTS_PER_CATEGORY = 12
 PERIOD_OF_HOUR: tuple[int, ...] = tuple(
     0 if h < 6 else 1 if h < 11 else 2 if h < 17 else 3 for h in range(24)
 )
+CATEGORY_BIT: dict[str, int] = {c: 1 << i for i, c in enumerate(CATEGORY_NAMES)}
+NEVER_BUYS = (2, 4)  # categories each user never buys, at least and at most
+BIG_ONLINE_SHARE = 0.08  # users whose normal purchases include big online ones
+BIG_ONLINE_CATEGORIES = ("online", "electronics", "travel")
 
 
 @dataclass(slots=True)
@@ -52,6 +64,8 @@ class User:
     tz_hours: int  # offset of local time from UTC, from the home longitude
     cat_cum_weights: tuple[tuple[float, ...], ...]  # per period, cumulative category weights
     activity: tuple[float, ...]  # per period, probability of accepting a purchase (0.15-1)
+    never_buys: frozenset[str] = frozenset()  # categories of zero weight
+    big_online_category: str | None = None  # set for big online spenders (see module doc)
 
 
 @dataclass(slots=True)
@@ -114,6 +128,7 @@ def _merchants(seed: int) -> dict[str, tuple[str, ...]]:
 def build_population(seed: int, size: int = 10_000) -> Population:
     """Build `size` users deterministically from `seed` (same seed, same population)."""
     rng = random.Random(f"population:{seed}")
+    traits = random.Random(f"traits:{seed}")
     city_cum = []
     acc = 0.0
     for c in CITIES:
@@ -130,6 +145,11 @@ def build_population(seed: int, size: int = 10_000) -> Population:
         devices = tuple(f"d_{i * 2 + k}" for k in range(n_dev))
         home = rng.choices(range(len(CITIES)), cum_weights=city_cum)[0]
         taste = [rng.gammavariate(0.8, 1.0) + 0.02 for _ in CATEGORY_NAMES]
+        big = traits.choice(BIG_ONLINE_CATEGORIES) if traits.random() < BIG_ONLINE_SHARE else None
+        never = frozenset(
+            traits.sample([c for c in CATEGORY_NAMES if c != big], traits.randint(*NEVER_BUYS))
+        )
+        taste = [0.0 if c in never else w for c, w in zip(CATEGORY_NAMES, taste, strict=True)]
         cum_by_period = []
         for period in range(4):
             acc = 0.0
@@ -155,6 +175,8 @@ def build_population(seed: int, size: int = 10_000) -> Population:
                 tz_hours=round(CITIES[home].lon / 15),
                 cat_cum_weights=tuple(cum_by_period),
                 activity=activity,
+                never_buys=never,
+                big_online_category=big,
             )
         )
     return Population(seed=seed, users=users, merchants=_merchants(seed))

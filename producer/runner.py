@@ -22,7 +22,7 @@ from rich.progress import (
 )
 
 from fraudctl.times import iso_ms
-from producer.generator import Event, TransactionGenerator
+from producer.generator import Event, TransactionGenerator, truth_type
 from producer.sinks import Sink, SinkError, TruthFile
 
 FLUSH_TIMEOUT_S = 15.0
@@ -56,6 +56,7 @@ class RunResult:
     by_kind: Counter[str] = field(default_factory=Counter)
     fraud_events: Counter[str] = field(default_factory=Counter)
     scenarios: Counter[str] = field(default_factory=Counter)
+    lookalikes: Counter[str] = field(default_factory=Counter)
     truncated: Counter[str] = field(default_factory=Counter)
     invalid: Counter[str] = field(default_factory=Counter)
     truth_records: int = 0
@@ -80,7 +81,9 @@ class RunResult:
             "normal": self.by_kind["normal"],
             "fraud": self.by_kind["fraud"],
             "invalid": self.by_kind["invalid"],
+            "lookalike": self.by_kind["lookalike"],
             "scenarios": dict(sorted(self.scenarios.items())),
+            "lookalikes": dict(sorted(self.lookalikes.items())),
             "scenarios_cut_short": dict(sorted(self.truncated.items())),
             "fraud_events": dict(sorted(self.fraud_events.items())),
             "invalid_kinds": dict(sorted(self.invalid.items())),
@@ -141,15 +144,22 @@ def run(
 
     def emit_truth(record: dict[str, Any]) -> None:
         res.truth_records += 1
-        if record["kind"] == "scenario":
-            if record.get("complete", True):
+        if record["kind"] in ("scenario", "lookalike"):
+            if not record.get("complete", True):
+                res.truncated[truth_type(record)] += 1
+            elif record["kind"] == "scenario":
                 res.scenarios[record["scenario_type"]] += 1
             else:
-                res.truncated[record["scenario_type"]] += 1
+                res.lookalikes[record["lookalike_type"]] += 1
         if truth_file is not None:
             truth_file.write(record)
         if opts.truth_to_topic:
-            key = record.get("scenario_id") or record.get("transaction_id") or "invalid"
+            key = (
+                record.get("scenario_id")
+                or record.get("lookalike_id")
+                or record.get("transaction_id")
+                or "invalid"
+            )
             sink.send_truth(key.encode(), json.dumps(record, separators=(",", ":")).encode())
 
     progress = None

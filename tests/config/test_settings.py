@@ -55,6 +55,10 @@ def test_environment_overrides_the_file(monkeypatch):
         ({"stack": {"taskmanager_memory": "8 gigs"}}, "stack.taskmanager_memory",
          "not a memory size"),
         ({"stack": {"kafka_heap": "1gb -XX:+Evil"}}, "stack.kafka_heap", "not a memory size"),
+        ({"producer": {"lookalike_rate": -0.1}}, "producer.lookalike_rate",
+         "greater than or equal"),
+        ({"producer": {"fraud_rate": 0.6, "lookalike_rate": 0.45}}, "producer",
+         "must stay under 1"),
     ],
 )  # fmt: skip
 def test_bad_values_name_the_key_and_what_is_allowed(overrides, key, hint):

@@ -32,4 +32,4 @@ def fraud_stream(population: Population) -> list[Event]:
 @pytest.fixture(scope="session")
 def normal_stream(population: Population) -> list[Event]:
     """50k slots of normal traffic only, at the default rate of 50 events/s."""
-    return make_stream(population, 50_000, fraud_rate=0.0, bad_records=0.0)
+    return make_stream(population, 50_000, fraud_rate=0.0, lookalike_rate=0.0, bad_records=0.0)

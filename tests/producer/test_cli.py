@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -71,6 +72,34 @@ def test_summary_reports_counts_per_scenario(tmp_path: Path) -> None:
     assert res.returncode == 0, res.stderr
     for word in ("produce summary", "sent", "achieved rate", "velocity_burst", "card_testing"):
         assert word in res.stdout
+
+
+def test_lookalikes_are_produced_labelled_and_counted(tmp_path: Path) -> None:
+    """600 cards at 2 events/s of event time for 1 h: cards get a history, look-alikes
+    follow; the summary counts them as the truth file holds them, and the help names them."""
+    out, truth = tmp_path / "o.jsonl", tmp_path / "t.jsonl"
+    args = [
+        "--start-time", "2026-11-21T00:00:00Z", "--speedup", "60", "--rate", "120",
+        "--no-throttle", "--count", "7200", "--population", "600", "--fraud-rate", "0.02",
+        "--lookalike-rate", "0.02", "--to-file", str(out), "--truth", str(truth),
+    ]  # fmt: skip
+    res = _produce(*args, "--json")
+    assert res.returncode == 0, res.stderr
+    summary = json.loads(res.stdout)
+    records = [json.loads(line) for line in truth.read_text().splitlines()]
+    looks = Counter(r["lookalike_type"] for r in records if r["kind"] == "lookalike")
+    assert set(looks) >= {"new_phone", "habitual_big_online"}
+    assert summary["lookalikes"] == dict(looks) and summary["lookalike"] == sum(looks.values())
+    table = _produce(*args)
+    assert "legit look-alikes" in table.stdout and "new_phone" in table.stdout
+    helped = subprocess.run(
+        [FRAUDCTL, "produce", "--help"],
+        capture_output=True,
+        text=True,
+        env=_env(COLUMNS="400", TERM="dumb"),
+        check=True,
+    )
+    assert "--lookalike-rate" in helped.stdout and "FRAUD_PRODUCER__LOOKALIKE_RATE" in helped.stdout
 
 
 def test_rate_is_honoured(tmp_path: Path) -> None:

@@ -39,6 +39,12 @@ def _truths(events: list[Event]) -> list[dict]:
     return [t for e in events for t in e.truth]
 
 
+def _fitting(minutes: float) -> set[str]:
+    """The scenario types short enough to start in a run of `minutes` of event time (account
+    takeover's journey takes hours, account drain's purchases up to 2 h)."""
+    return {n for n, s in SCENARIOS.items() if s.max_span_ms < minutes * MIN}
+
+
 def _by_txn(events: list[Event]) -> dict[str, dict]:
     out = {}
     for e in events:
@@ -290,8 +296,8 @@ def test_fraud_rate_is_respected(population) -> None:
     events = make_stream(population, 20_000, fraud_rate=0.05, events_per_second=10.0)
     share = sum(1 for e in events if e.kind == "fraud") / len(events)
     assert 0.035 < share < 0.065
-    types = Counter(t["scenario_type"] for t in _truths(events))
-    assert set(types) == set(SCENARIOS)
+    types = Counter(t["scenario_type"] for t in _truths(events) if t["kind"] == "scenario")
+    assert set(types) == _fitting(33)
 
 
 def test_scenario_weights_select_types(population) -> None:
@@ -411,8 +417,8 @@ def test_known_end_starts_only_scenarios_that_finish(population) -> None:
     end = gen.slot_time(20_000)
     assert len(events) == 20_000, "nothing left to drain"
     assert max(e.event_time_ms for e in events) < end
-    done = Counter(t["scenario_type"] for t in _truths(events))
-    assert set(done) == set(SCENARIOS), "long scenarios still run, just not past the end"
+    done = Counter(t["scenario_type"] for t in _truths(events) if t["kind"] == "scenario")
+    assert set(done) == _fitting(33), "long scenarios still run, just not past the end"
     short = list(gen.take(0)) + list(
         TransactionGenerator(
             population, GeneratorOptions(seed=7, start_ms=START_MS, fraud_rate=0.2), TOKEN_KEY
