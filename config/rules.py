@@ -201,9 +201,10 @@ class RiskScoreRule(Rule):
 
     threshold: RunTime[float] = Field(default=0.8, ge=0, le=1)
     critical_at: RunTime[float] = Field(default=0.95, ge=0, le=1)
-    # the promoted model (`fraudctl model promote`): its directory under scoring.models_path;
-    # 0 is the weighted sum below, the fallback
-    model_version: RunTime[int] = Field(default=0, ge=0)
+    # the model in force (`fraudctl model promote`): its directory under scoring.models_path;
+    # 0 is the weighted sum below, the fallback; 1 is the default model, trained from the
+    # generator (README "Learned scoring")
+    model_version: RunTime[int] = Field(default=1, ge=0)
     weights: dict[str, float] = Field(
         default_factory=lambda: {
             "amount": 0.35,

@@ -154,29 +154,41 @@ def _collect(t_env: Any, query: str) -> list[dict[str, Any]]:
 
 # what training reads of each on-time transaction: what the live job's RISK_SCORE scores it
 # with (sql_templates/rules/risk_score.sql.j2), from the same view
-CARD_FEATURES_QUERY = """
-SELECT
-  to_txn AS transaction_id,
-  CAST(rowtime AS TIMESTAMP(3)) AS event_time,
-  card_token,
-  CAST(amount AS DOUBLE) AS amount,
-  channel,
-  merchant_category,
-  currency,
-  HOUR(rowtime) AS `hour`,
-  risk_score,
-  behaviour
-FROM card_legs
-"""
+CARD_FEATURES_COLUMNS = {
+    "transaction_id": ("to_txn", "STRING"),
+    "event_time": ("CAST(rowtime AS TIMESTAMP(3))", "TIMESTAMP(3)"),
+    "card_token": ("card_token", "STRING"),
+    "amount": ("CAST(amount AS DOUBLE)", "DOUBLE"),
+    "channel": ("channel", "STRING"),
+    "merchant_category": ("merchant_category", "STRING"),
+    "currency": ("currency", "STRING"),
+    "hour": ("HOUR(rowtime)", "BIGINT"),
+    "risk_score": ("risk_score", "DOUBLE"),
+    "behaviour": ("behaviour", "STRING"),
+}
 
 
-def card_features(
-    settings: Settings, input_path: Path, input_format: str = "parquet"
-) -> list[dict[str, Any]]:
-    """Each on-time row of `input_path` with its behaviour features (`behaviour`, JSON text),
-    computed by the job's own card_legs view (`CARD_FEATURES_QUERY`)."""
-    t_env = _replay_environment(settings, [], input_path, input_format, None)
-    return _collect(t_env, CARD_FEATURES_QUERY)
+def card_features(settings: Settings, input_path: Path, output_dir: Path) -> Path:
+    """Each on-time row of `input_path` (Parquet, `write_replay_input`) with its behaviour
+    features (`behaviour`, JSON text) computed by the job's own card_legs view, written as
+    Parquet files under `output_dir` (returned): collecting hundreds of thousands of rows
+    through PyFlink's gateway one at a time would take minutes."""
+    from jobs.cluster.submit import java_message
+    from jobs.sql.filters import sql_ident, sql_string
+
+    t_env = _replay_environment(settings, [], input_path, "parquet", None)
+    columns = ", ".join(f"{sql_ident(n)} {t}" for n, (_, t) in CARD_FEATURES_COLUMNS.items())
+    select = ", ".join(f"{e} AS {sql_ident(n)}" for n, (e, _) in CARD_FEATURES_COLUMNS.items())
+    try:
+        t_env.execute_sql(
+            f"CREATE TEMPORARY TABLE card_features_out ({columns}) WITH ("
+            f"'connector' = 'filesystem', 'path' = {sql_string(str(output_dir))}, "
+            "'format' = 'parquet')"
+        )
+        t_env.execute_sql(f"INSERT INTO card_features_out SELECT {select} FROM card_legs").wait()
+    except Exception as exc:  # Py4JJavaError: the job failed, the cause is Java's
+        raise ReplayError(f"the replay failed: {java_message(exc, root_cause=True)}") from exc
+    return output_dir
 
 
 def replay(

@@ -10,6 +10,7 @@ whole story.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -127,6 +128,15 @@ def train_model(
             show_default=False,
         ),
     ] = None,
+    warmup: Annotated[
+        str,
+        typer.Option(
+            "--warmup",
+            help="History read before --from to build each card's profile (a duration such as "
+            "'1 d'); only the range's transactions are trained on. Without it a card's first "
+            "purchases in the range look new to it.",
+        ),
+    ] = "0 s",
     generated: Annotated[
         bool,
         typer.Option(
@@ -140,6 +150,26 @@ def train_model(
     events: Annotated[
         int, typer.Option("--events", help="With --generated: how many transactions.", min=100)
     ] = 200_000,
+    population: Annotated[
+        int | None,
+        typer.Option(
+            "--population",
+            min=1,
+            help="With --generated: cards (default: the config's producer.population).",
+            show_default=False,
+        ),
+    ] = None,
+    rate: Annotated[
+        float | None,
+        typer.Option(
+            "--rate",
+            min=0.001,
+            help="With --generated: transactions per second of event time (default: the "
+            "config's producer.rate). Rate / population sets how often a card buys, which "
+            "the behaviour features see: train at the ratio the model will score.",
+            show_default=False,
+        ),
+    ] = None,
     config: ConfigOption = None,
     json_out: JsonOption = False,
 ) -> None:
@@ -150,6 +180,9 @@ def train_model(
     producer. The latest 20 % by event time is held out: the threshold is the lowest score with
     precision >= 0.9 there, and precision, recall and PR-AUC are measured there.
     """
+    from config.validators import duration_ms
+    from jobs.history.lake import LakeError
+    from jobs.history.replay import ReplayError
     from jobs.model import features
     from jobs.model.train import TrainingError, labels_from_truth, train
     from jobs.sql.render import risk_score_params
@@ -168,16 +201,30 @@ def train_model(
         if until <= since:
             fail(f"--to ({end}) must be after --from ({start})", code=2)
         try:
+            history = dt.timedelta(milliseconds=duration_ms(warmup))
+        except ValueError as exc:
+            fail(f"--warmup: {exc}", code=2)
+        try:
             positives: Any = labels_from_truth(labels)
         except ValueError as exc:
             fail(f"{labels}: {exc}", code=2)
     try:
         with err_console.status("computing the behaviour features ..") as status:
             if generated:
+                world = s.producer.model_copy(
+                    update={
+                        "population": population or s.producer.population,
+                        "rate": rate or s.producer.rate,
+                    }
+                )
+                s = s.model_copy(update={"producer": world})
                 frame, positives = features.generated_features(s, seed, events)
-                source = f"generated: seed {seed}, {events} events"
+                source = (
+                    f"generated: seed {seed}, {events} events, {world.population} cards, "
+                    f"{world.rate:g} per second"
+                )
             else:
-                frame = features.lake_features(s, since, until)
+                frame = features.lake_features(s, since, until, warmup=history)
                 source = f"lake {s.lake.path}, labels {labels}"
             if len(frame) == 0:
                 fail("no transactions to train on in that range")
@@ -186,8 +233,8 @@ def train_model(
                 frame, positives, params=params_from_json(risk_score_params(s)),
                 trained_from=since, trained_to=until, source=source,
             )  # fmt: skip
-    except NotImplementedError as exc:
-        fail(f"this build cannot compute the training features yet: {exc}")
+    except (LakeError, ReplayError) as exc:
+        fail(str(exc))
     except TrainingError as exc:
         fail(str(exc))
     store = _store(s)

@@ -18,7 +18,6 @@ behaviour features (docs/contract.md "Behaviour features").
 from __future__ import annotations
 
 import datetime as dt
-import json
 import tempfile
 from collections.abc import Iterable, Mapping
 from decimal import Decimal
@@ -27,25 +26,24 @@ from typing import Any
 
 from config import Settings
 from config.rule_changes import initial_parameters
+from jobs.model.train import POSITIVE_RULE
 from jobs.sql.render import risk_score_params
 
 # the generator's text fields the lake keeps as they are
 TEXT_FIELDS = ("user_id", "device_id", "currency", "merchant", "merchant_category", "channel")
 
 
-def frame(rows: Iterable[Mapping[str, Any]]) -> Any:
-    """The replay's rows as a DataFrame, the behaviour JSON spread into one column per feature,
-    sorted by event time (then transaction id: the same order every time)."""
+def frame(rows: Any) -> Any:
+    """The replay's rows (a DataFrame) with the behaviour JSON spread into one column per
+    feature, sorted by event time (then transaction id: the same order every time)."""
     import pandas as pd
 
-    records = []
-    for row in rows:
-        record = {k: v for k, v in row.items() if k != "behaviour"}
-        record.update(json.loads(row["behaviour"]))
-        records.append(record)
-    out = pd.DataFrame.from_records(records)
-    if out.empty:
-        return out
+    from udfs.risk_model import behaviour_columns
+
+    if rows.empty:
+        return rows
+    features = pd.DataFrame(behaviour_columns(rows["behaviour"].tolist()), index=rows.index)
+    out = pd.concat([rows.drop(columns=["behaviour"]), features], axis=1)
     out["event_time"] = pd.to_datetime(out["event_time"]).dt.tz_localize("UTC")
     return out.sort_values(["event_time", "transaction_id"], kind="stable").reset_index(drop=True)
 
@@ -58,10 +56,13 @@ def table_features(settings: Settings, table: Any) -> Any:
 
     # the rules' parameters do not change a feature; the view carries the config's
     history = ParameterHistory(initial_parameters(settings.job.rules))
+    import pyarrow.dataset as ds
+
     with tempfile.TemporaryDirectory(prefix="fraud-features-") as tmp:
         path = Path(tmp) / "transactions.parquet"
         write_replay_input(table, history, path)
-        return frame(card_features(settings, path))
+        out = card_features(settings, path, Path(tmp) / "features")
+        return frame(ds.dataset(out, format="parquet").to_table().to_pandas())
 
 
 def lake_features(
@@ -80,11 +81,10 @@ def lake_features(
     return out
 
 
-def generated_table(settings: Settings, seed: int, events: int) -> tuple[Any, set[str]]:
+def generated_table(settings: Settings, seed: int, events: int) -> tuple[Any, list[dict[str, Any]]]:
     """`events` transactions of the producer's generator (`seed`, the config's population and
     rates) shaped as the lake keeps them (card numbers tokenised with this checkout's key, the
-    weighted-sum score as the job gives it), and the ids of those its truth labels fraud for
-    RISK_SCORE (look-alikes and everything else: legit)."""
+    weighted-sum score as the job gives it), and its truth records."""
     import pyarrow as pa
 
     from producer.generator import labelled_stream
@@ -129,16 +129,22 @@ def generated_table(settings: Settings, seed: int, events: int) -> tuple[Any, se
         "kafka_offset": list(range(len(records))),
         "event_time": pa.array([t.replace(tzinfo=None) for t in when], pa.timestamp("ms")),
     }
-    positives = {
+    return pa.table(columns), truth
+
+
+def risk_positives(truth: Iterable[Mapping[str, Any]]) -> set[str]:
+    """The transactions that truth records (dicts, `labelled_stream`'s; jobs/model/train.py
+    `labels_from_truth` reads a truth file) label fraud for RISK_SCORE; look-alikes and every
+    other transaction are legit."""
+    return {
         txn
         for t in truth
-        if t.get("expected_rule") == "RISK_SCORE"
+        if t.get("expected_rule") == POSITIVE_RULE
         for txn in t.get("transaction_ids", [])
     }
-    return pa.table(columns), positives
 
 
 def generated_features(settings: Settings, seed: int, events: int) -> tuple[Any, set[str]]:
     """`generated_table`'s transactions with their behaviour features, and its labels."""
-    table, positives = generated_table(settings, seed, events)
-    return table_features(settings, table), positives
+    table, truth = generated_table(settings, seed, events)
+    return table_features(settings, table), risk_positives(truth)

@@ -33,7 +33,9 @@ TEST_LAKES = PROJECT_ROOT / ".run" / "test-lakes"
 
 def run_overrides(uid: str, **job: Any) -> dict[str, Any]:
     """Config overrides giving one job run private topics, groups, transactional ids and
-    lake."""
+    lake. RISK_SCORE scores with model version 0 (the weighted sum) unless `job` says otherwise:
+    the crafted inputs (tests/jobs/crafted.py) are written for it."""
+    job = deep_merge({"rules": {"risk_score": {"model_version": 0}}}, job)
     return {
         "kafka": {
             "topics": {

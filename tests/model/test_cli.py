@@ -176,7 +176,7 @@ def test_train_on_generated_traffic_stores_the_next_version(env, store, monkeypa
     assert asked == [(3, 1500)]
     assert store.versions() == [1, 2]
     assert "model 2" in result.output and "fraudctl model promote 2" in result.output
-    assert store.meta(2)["source"] == "generated: seed 3, 1500 events"
+    assert store.meta(2)["source"] == "generated: seed 3, 1500 events, 10000 cards, 50 per second"
     assert store.validate(2)["rows"] == 1500
 
 
@@ -184,7 +184,7 @@ def test_train_on_the_lake_reads_the_range_and_the_labels(env, store, monkeypatc
     df, positives = frame(rows=1500, fraud_share=0.08, seed=4)
     ranges = []
 
-    def lake_features(settings, start, end):
+    def lake_features(settings, start, end, warmup):
         ranges.append((start.isoformat(), end.isoformat()))
         return df
 
@@ -216,11 +216,23 @@ def test_train_needs_a_range_and_labels_or_generated(env, args):
     assert result.exit_code == 2
 
 
-def test_train_says_when_the_features_cannot_be_computed_yet(env, monkeypatch):
-    def missing(*_):
-        raise NotImplementedError("written by the integrator")
+def test_train_says_when_the_lake_has_nothing_to_train_on(env, monkeypatch, tmp_path):
+    from jobs.history.lake import LakeError
 
-    monkeypatch.setattr(jobs.model.features, "generated_features", missing)
-    result = runner.invoke(app, ["model", "train", "--generated"], env=env)
+    def empty(*_, **__):
+        raise LakeError("the lake at /nowhere holds no transactions yet")
+
+    monkeypatch.setattr(jobs.model.features, "lake_features", empty)
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text("")
+    args = ["--from", "2026-12-01T00:00", "--to", "2026-12-02T00:00", "--labels", str(truth)]
+    result = runner.invoke(app, ["model", "train", *args], env=env)
     assert result.exit_code == 1
-    assert "cannot compute the training features" in result.output
+    assert "holds no transactions yet" in result.output
+
+
+def test_train_refuses_a_warmup_that_is_not_a_duration(env):
+    args = ["--from", "2026-12-01T00:00", "--to", "2026-12-02T00:00", "--labels", __file__]
+    result = runner.invoke(app, ["model", "train", *args, "--warmup", "soon"], env=env)
+    assert result.exit_code == 2
+    assert "--warmup" in result.output
