@@ -79,7 +79,9 @@ def scored(live_stack: Settings) -> dict[str, Any]:
     assert default > 0, "the config's default model is a trained one (models/)"
     assert ModelStore.from_settings(live_stack).validate(default)
     uid = uuid.uuid4().hex[:10]
-    job = LiveJob.create(live_stack, uid, rules={"risk_score": {"threshold": 0.0, "model_version": default}})
+    job = LiveJob.create(
+        live_stack, uid, rules={"risk_score": {"threshold": 0.0, "model_version": default}}
+    )
     cards = [f"4000000000000{n:02d}" for n in range(4)]
     cards = [c[:-1] + luhn_check_digit(c[:-1]) for c in cards]
     try:
