@@ -25,8 +25,9 @@ FLOORS = {
 }
 TOP = {"producer", "stack", "mongo_sink", "notify", "monitoring", "jobs"}
 PACKAGES = set(FLOORS) | TOP
-# the job needs the stack's jars (submit) and the demo starts the stack
-ALSO = {"jobs": {"stack"}}
+# the job needs the stack's jars (submit) and the demo starts the stack; a model trained on
+# generated traffic needs the producer's generator (jobs/model/features.py)
+ALSO = {"jobs": {"stack", "producer"}}
 
 
 def _allowed(package: str) -> set[str]:

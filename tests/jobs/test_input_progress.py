@@ -59,8 +59,11 @@ def test_a_coordinator_that_never_settles_is_given_up_on():
             {"rules": {"high_value": {"enabled": False}, "risk_score": {"enabled": False}}},
             ("json",),
         ),
-        # a lone per-transaction rule keeps its read (render.realtime_read)
-        ({"rules": {"high_value": {"enabled": False}}}, ("json", "realtime")),
+        # RISK_SCORE reads the card's behaviour (card_legs): without HIGH_VALUE no rule is left
+        # judging on arrival
+        ({"rules": {"high_value": {"enabled": False}}}, ("json",)),
+        # HIGH_VALUE alone keeps its read (render.realtime_read)
+        ({"rules": {"risk_score": {"enabled": False}}}, ("json", "realtime")),
     ],
 )
 def test_progress_waits_for_each_read_that_judges_transactions(job, reads):

@@ -110,11 +110,13 @@ def test_promote_refuses_a_missing_or_bad_model_and_publishes_nothing(
     assert published == []
 
 
-def test_promote_publishes_the_rule_change(env, published):
-    result = runner.invoke(app, ["model", "promote", "1"], env=env)
+def test_promote_publishes_the_rule_change(env, store, published):
+    store.write((store.path(1) / "model.txt").read_text(), store.meta(1))  # version 2
+    result = runner.invoke(app, ["model", "promote", "2"], env=env)
     assert result.exit_code == 0, result.output
-    assert published == [{"rule": "risk_score", "model_version": 1}]
-    assert "model_version: 0 -> 1" in result.output
+    assert published == [{"rule": "risk_score", "model_version": 2}]
+    # the config's is the default model, version 1
+    assert "model_version: 1 -> 2" in result.output
 
 
 def test_promote_with_threshold_sets_the_models_own_threshold_too(env, store, published):
@@ -133,11 +135,11 @@ def test_version_0_needs_no_model_file(env, published):
 @pytest.mark.parametrize(
     ("model_versions", "previous"),
     [
-        ((), None),  # only the config's version
-        ((1,), 0),
-        ((1, 2), 1),
-        ((1, 2, 2), 1),  # a threshold change between: same model
-        ((1, 2, 1), 2),  # after a rollback, rolling back again returns
+        ((), None),  # only the config's version (the default model, 1)
+        ((2,), 1),
+        ((2, 3), 2),
+        ((2, 3, 3), 2),  # a threshold change between: same model
+        ((2, 3, 2), 3),  # after a rollback, rolling back again returns
     ],
 )
 def test_the_previous_model_version_is_the_last_different_one(model_versions, previous):
