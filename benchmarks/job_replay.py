@@ -571,10 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
             "--risk-score-threshold",
             type=float,
             default=None,
-            help="RISK_SCORE's threshold (default: config, 0.8). The generator's traffic scores "
-            "at most about 0.69 outside night hours, so at 0.8 it raises no RISK_SCORE alert; "
-            "0.5 gives about one in 4,000 transactions one, and the rule's latency a figure "
-            "(the threshold changes which rows alert, not the path they take)",
+            help="RISK_SCORE's threshold (default: config, 0.8). With the default model the "
+            "generator's behavioural fraud raises RISK_SCORE alerts when the run is long "
+            "enough for it (hours of event time); a lower threshold gives the rule's latency a "
+            "figure in a short run (the threshold changes which rows alert, not the path they "
+            "take)",
         )
     for p in (t, lat, rc):
         p.add_argument(

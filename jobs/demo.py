@@ -1,7 +1,7 @@
 """`fraudctl demo`: the whole product end to end on the local stack.
 
 Starts the stack, submits the job (or reuses the running one), starts the Mongo sink,
-replays several minutes of simulated traffic with every fraud scenario, waits for the
+replays six hours of simulated traffic with every fraud scenario, waits for the
 pipeline to drain, then prints alerts by rule and severity, windowed analytics,
 precision/recall against the producer's ground truth, what the lake holds, the Flink web UI
 link and a backtest to try on the traffic just replayed.
@@ -131,17 +131,38 @@ def _wait_for_drain(s: Settings, quiet_s: float, timeout_s: float) -> int:
 
 def demo(
     config: ConfigOption = None,
-    minutes: Annotated[float, typer.Option(help="Simulated minutes of traffic to replay.")] = 30.0,
+    minutes: Annotated[
+        float,
+        typer.Option(
+            help="Simulated minutes of traffic to replay (the behavioural fraud, account "
+            "takeover and drain, needs hours of each card's history)."
+        ),
+    ] = 360.0,
     rate: Annotated[float, typer.Option(help="Events per wall-clock second.")] = 1500.0,
-    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 30.0,
+    speedup: Annotated[float, typer.Option(help="Simulated seconds per wall second.")] = 300.0,
+    population: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Cards. With the rate and speedup it sets how often a card buys (here every "
+            "200 s of event time, as in the traffic the default model was trained on).",
+        ),
+    ] = 1000,
     fraud_rate: Annotated[float, typer.Option(help="Share of events in fraud scenarios.")] = 0.02,
     bad_records: Annotated[
         float, typer.Option(help="Share of invalid records (they go to the DLQ topic).")
     ] = 0.002,
-    seed: Annotated[int, typer.Option(help="Seed of the population and the stream.")] = 7,
+    seed: Annotated[
+        int,
+        typer.Option(
+            help="Seed of the population and the stream (the default model was trained on 7)."
+        ),
+    ] = 11,
 ) -> None:
-    """Run the pipeline end to end on the local stack and print what it caught."""
+    """Run the pipeline end to end on the local stack and print what it caught (with learned
+    scoring on: RISK_SCORE by the default model over each card's behaviour)."""
     s = settings(config)
+    s = s.model_copy(update={"scoring": s.scoring.model_copy(update={"enabled": True})})
     from jobs.cluster.submit import SubmitError, submit
     from stack import manager
 
@@ -182,6 +203,7 @@ def demo(
         "--fraud-rate", str(fraud_rate),
         "--bad-records", str(bad_records),
         "--seed", str(seed),
+        "--population", str(population),
         "--truth", str(truth),
     )  # fmt: skip
 

@@ -91,6 +91,11 @@ def _numbers(values: Any) -> np.ndarray:
         pd.api.types.is_numeric_dtype(values.dtype) or pd.api.types.is_bool_dtype(values.dtype)
     ):  # the common case in the job: Arrow columns as numpy-backed Series
         return values.to_numpy(dtype=float, na_value=np.nan)
+    if not isinstance(values, pd.Series):
+        try:  # a list of numbers, booleans and None: numpy converts it at once
+            return np.asarray(values, dtype=float)
+        except (TypeError, ValueError):
+            pass
     series = pd.Series(values, dtype="object")
     series = series.map(lambda v: float(v) if isinstance(v, bool | np.bool_) else v)
     return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

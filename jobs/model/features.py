@@ -54,8 +54,11 @@ def table_features(settings: Settings, table: Any) -> Any:
     from jobs.history.replay import card_features, write_replay_input
     from udfs.rule_parameters import ParameterHistory
 
-    # the rules' parameters do not change a feature; the view carries the config's
+    # the rules' parameters do not change a feature; the view carries the config's. The
+    # features are the job's with scoring.enabled, whatever this config says
     history = ParameterHistory(initial_parameters(settings.job.rules))
+    scoring = settings.scoring.model_copy(update={"enabled": True})
+    settings = settings.model_copy(update={"scoring": scoring})
     import pyarrow.dataset as ds
 
     with tempfile.TemporaryDirectory(prefix="fraud-features-") as tmp:

@@ -3,8 +3,8 @@ behaviour features by the promoted model, a promotion applies from its event tim
 restart, and the features the live job scored a transaction with are the ones training
 computes for it from the lake (jobs/model/features.py: the same card_legs view, replayed).
 
-One job reads generated traffic (the producer's generator, behavioural fraud and look-alikes
-included) with RISK_SCORE's threshold at 0, so the first transaction of every card and cooldown
+One job (scoring.enabled) reads generated traffic (the producer's generator, behavioural fraud
+and look-alikes included) with RISK_SCORE's threshold at 0, so the first transaction of every card and cooldown
 period alerts and carries its features in `details.behaviour`. Then `fraudctl model promote 0`
 (the weighted sum) and a second stretch of traffic after the promotion's effective time.
 """
@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from config import Settings
+from config import Settings, load_settings
 from jobs.model.features import lake_features
 from jobs.model.store import ModelStore
 from producer.generator import labelled_stream
@@ -84,6 +84,8 @@ def scored(live_stack: Settings) -> dict[str, Any]:
     job = LiveJob.create(
         live_stack, uid, rules={"risk_score": {"threshold": 0.0, "model_version": default}}
     )
+    job.overrides["scoring"] = {"enabled": True}
+    job.settings = load_settings(**job.overrides)
     cards = [f"4000000000000{n:02d}" for n in range(4)]
     cards = [c[:-1] + luhn_check_digit(c[:-1]) for c in cards]
     try:

@@ -59,15 +59,32 @@ def test_rules_use_the_planned_operators(plan):
 def test_python_udfs_run_once_per_valid_transaction_in_each_read(plan):
     optimized = plan.split("== Optimized Execution Plan ==", 1)[1]
     # one Python operator for scoring in each read of the input (the per-transaction rule's
-    # own and everything else's), one for RISK_SCORE's model after the card's behaviour, and
-    # one for the DLQ masking
-    assert optimized.count("PythonCalc(") == 4
-    # each UDF once per row: the JSON parameters and the model are declared non-deterministic
-    # so that the planner does not inline a call into each JSON_VALUE reading it
+    # own and everything else's) and one for the DLQ masking; RISK_SCORE's model only with
+    # scoring.enabled (below)
+    assert optimized.count("PythonCalc(") == 3
+    # each UDF once per row: the JSON parameters are declared non-deterministic so that the
+    # planner does not inline a call into each JSON_VALUE reading them
     assert optimized.count("per_transaction_rule_parameters_json(") == 1
-    assert optimized.count("risk_model(") == 1
-    # the weighted sum, for the lake (the model's version 0 computes it again, in its operator)
+    assert optimized.count("risk_model(") == 0
+    assert "card_behaviour" not in optimized
+    # the weighted sum: RISK_SCORE's and the lake's
     assert optimized.count("risk_score(") == 1
+
+
+def test_with_scoring_the_model_runs_once_per_row_after_the_cards_behaviour():
+    s = load_settings(scoring={"enabled": True})
+    optimized = explain(s, render_script(s, python_files="")).split(
+        "== Optimized Execution Plan ==", 1
+    )[1]
+    assert optimized.count("PythonCalc(") == 4
+    # declared non-deterministic, like the JSON parameters, for the same reason
+    assert optimized.count("risk_model(") == 1
+    # in the OVER operator that pairs each card's transactions (card_legs), not one of its own
+    assert optimized.count("OverAggregate(partitionBy=[card_token]") == 2
+    legs = re.search(
+        r"OverAggregate\(partitionBy=\[card_token\], orderBy=\[rowtime ASC\].*", optimized
+    )
+    assert legs and "card_behaviour" in legs.group(0)
 
 
 def _sinks_fed_by(plan: dict, source: str) -> set[str]:

@@ -192,7 +192,7 @@ def test_the_per_transaction_rule_keeps_its_own_read_and_reads_its_parameters_as
 
 
 def test_risk_score_judges_the_cards_behaviour_by_the_promoted_model():
-    s = load_settings(scoring={"profile_horizon": "7 d"})
+    s = load_settings(scoring={"enabled": True, "profile_horizon": "7 d"})
     text = render_script(s, python_files="")
     legs = text[text.index("CREATE TEMPORARY VIEW card_legs") :]
     legs = legs[: legs.index(";")]
