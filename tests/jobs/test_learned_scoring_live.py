@@ -4,9 +4,10 @@ restart, and the features the live job scored a transaction with are the ones tr
 computes for it from the lake (jobs/model/features.py: the same card_legs view, replayed).
 
 One job (scoring.enabled) reads generated traffic (the producer's generator, behavioural fraud
-and look-alikes included) with RISK_SCORE's threshold at 0, so the first transaction of every card and cooldown
-period alerts and carries its features in `details.behaviour`. Then `fraudctl model promote 0`
-(the weighted sum) and a second stretch of traffic after the promotion's effective time.
+and look-alikes included) with RISK_SCORE's threshold at 0, so the first transaction of every
+card and cooldown period alerts and carries its features in `details.behaviour`. Then
+`fraudctl model promote 0` (the weighted sum) and a second stretch of traffic after the
+promotion's effective time.
 """
 
 from __future__ import annotations
