@@ -28,25 +28,6 @@ import numpy as np
 
 from udfs.risk_score import RiskParams, feature_columns
 
-# the model's inputs, in the order of the matrix's columns (and of the LightGBM model's
-# feature names)
-MODEL_FEATURES: tuple[str, ...] = (
-    "log_amount",
-    "online",
-    "risky_category",
-    "night",
-    "foreign_currency",
-    "history_count",
-    "amount_ratio",
-    "new_device",
-    "new_category",
-    "new_city",
-    "km_from_usual",
-    "minutes_since_previous",
-    "count_1h",
-    "count_24h",
-)
-
 # the transaction's own fields a row needs beside the behaviour features
 TRANSACTION_FIELDS: tuple[str, ...] = ("amount", "channel", "merchant_category", "currency", "hour")
 # the behaviour features (the job's SQL computes them), taken over as numbers
@@ -60,6 +41,17 @@ BEHAVIOUR_FIELDS: tuple[str, ...] = (
     "minutes_since_previous",
     "count_1h",
     "count_24h",
+)
+
+# the model's inputs, in the order of the matrix's columns (and of the LightGBM model's
+# feature names): the transaction's own, then the behaviour features
+MODEL_FEATURES: tuple[str, ...] = (
+    "log_amount",
+    "online",
+    "risky_category",
+    "night",
+    "foreign_currency",
+    *BEHAVIOUR_FIELDS,
 )
 
 # a plausible row (a card's fourth purchase): what `fraudctl model promote` scores to check a
