@@ -162,7 +162,6 @@ def demo(
     """Run the pipeline end to end on the local stack and print what it caught (with learned
     scoring on: RISK_SCORE by the default model over each card's behaviour)."""
     s = settings(config)
-    s = s.model_copy(update={"scoring": s.scoring.model_copy(update={"enabled": True})})
     from jobs.cluster.submit import SubmitError, submit
     from stack import manager
 
@@ -179,7 +178,9 @@ def demo(
     else:
         try:
             with err_console.status("submitting the job (plans it in a local JVM) ..."):
-                job_id = submit(s).job_id
+                # the submission renders the job in a process of its own: the override
+                # travels with it
+                job_id = submit(s, overrides={"scoring": {"enabled": True}}).job_id
         except SubmitError as exc:
             fail(str(exc))
         console.print(f"submitted job {job_id}")
