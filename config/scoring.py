@@ -15,9 +15,9 @@ class ScoringSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     # RISK_SCORE by the promoted model over each card's behaviour features (docs/scoring.md);
-    # off, it alerts on the weighted sum (model version 0) at no cost beyond the OVER operator
-    # it shares with GEO_HOP: the features and the model cost 0.51 against 0.32 CPU ms per
-    # event on the 1M replay, past the job's budget (docs/benchmarks.md, "Learned scoring")
+    # off, it alerts on the weighted sum (model version 0) and the job computes no features.
+    # Off by default until its cost (+7 % CPU per event on one pair of 1M replays) and its
+    # latency are measured over more runs (docs/benchmarks.md, "Learned scoring")
     enabled: bool = False
 
     # the model store: one directory per version (`<path>/<version>/model.txt` and `meta.json`),
