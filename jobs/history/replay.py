@@ -12,9 +12,10 @@ mode would give the same windows, but MATCH_RECOGNIZE there ignores its ORDER BY
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -139,17 +140,24 @@ def _replay_environment(
     return t_env
 
 
-def _collect(t_env: Any, query: str) -> list[dict[str, Any]]:
-    """The rows of `query`, each a dict; ReplayError with Flink's root cause if it fails."""
+@contextlib.contextmanager
+def _replay_errors() -> Iterator[None]:
+    """A replay job that fails raises ReplayError with Flink's root cause."""
     from jobs.cluster.submit import java_message
 
     try:
+        yield
+    except Exception as exc:  # Py4JJavaError: the job failed, the cause is Java's
+        raise ReplayError(f"the replay failed: {java_message(exc, root_cause=True)}") from exc
+
+
+def _collect(t_env: Any, query: str) -> list[dict[str, Any]]:
+    """The rows of `query`, each a dict."""
+    with _replay_errors():
         result = t_env.execute_sql(query)
         names = result.get_table_schema().get_field_names()
         with result.collect() as rows:
             return [dict(zip(names, row, strict=True)) for row in rows]
-    except Exception as exc:  # Py4JJavaError: the job failed, the cause is Java's
-        raise ReplayError(f"the replay failed: {java_message(exc, root_cause=True)}") from exc
 
 
 # what training reads of each on-time transaction: what the live job's RISK_SCORE scores it
@@ -173,21 +181,18 @@ def card_features(settings: Settings, input_path: Path, output_dir: Path) -> Pat
     features (`behaviour`, JSON text) computed by the job's own card_legs view, written as
     Parquet files under `output_dir` (returned): collecting hundreds of thousands of rows
     through PyFlink's gateway one at a time would take minutes."""
-    from jobs.cluster.submit import java_message
     from jobs.sql.filters import sql_ident, sql_string
 
     t_env = _replay_environment(settings, [], input_path, "parquet", None)
     columns = ", ".join(f"{sql_ident(n)} {t}" for n, (_, t) in CARD_FEATURES_COLUMNS.items())
     select = ", ".join(f"{e} AS {sql_ident(n)}" for n, (e, _) in CARD_FEATURES_COLUMNS.items())
-    try:
+    with _replay_errors():
         t_env.execute_sql(
             f"CREATE TEMPORARY TABLE card_features_out ({columns}) WITH ("
             f"'connector' = 'filesystem', 'path' = {sql_string(str(output_dir))}, "
             "'format' = 'parquet')"
         )
         t_env.execute_sql(f"INSERT INTO card_features_out SELECT {select} FROM card_legs").wait()
-    except Exception as exc:  # Py4JJavaError: the job failed, the cause is Java's
-        raise ReplayError(f"the replay failed: {java_message(exc, root_cause=True)}") from exc
     return output_dir
 
 
@@ -208,6 +213,8 @@ def replay(
         alert["transaction_ids"] = list(alert["transaction_ids"] or [])
     late = None
     if late_ids:
-        with t_env.execute_sql("SELECT transaction_id FROM late_transactions").collect() as rows:
-            late = [row[0] for row in rows]
+        late = [
+            r["transaction_id"]
+            for r in _collect(t_env, "SELECT transaction_id FROM late_transactions")
+        ]
     return alerts, late

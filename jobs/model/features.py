@@ -18,15 +18,14 @@ behaviour features (docs/contract.md "Behaviour features").
 from __future__ import annotations
 
 import datetime as dt
+import json
 import tempfile
-from collections.abc import Iterable, Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from config import Settings
 from config.rule_changes import initial_parameters
-from jobs.model.train import POSITIVE_RULE
 from jobs.sql.render import risk_score_params
 
 # the generator's text fields the lake keeps as they are
@@ -135,19 +134,11 @@ def generated_table(settings: Settings, seed: int, events: int) -> tuple[Any, li
     return pa.table(columns), truth
 
 
-def risk_positives(truth: Iterable[Mapping[str, Any]]) -> set[str]:
-    """The transactions that truth records (dicts, `labelled_stream`'s; jobs/model/train.py
-    `labels_from_truth` reads a truth file) label fraud for RISK_SCORE; look-alikes and every
-    other transaction are legit."""
-    return {
-        txn
-        for t in truth
-        if t.get("expected_rule") == POSITIVE_RULE
-        for txn in t.get("transaction_ids", [])
-    }
-
-
 def generated_features(settings: Settings, seed: int, events: int) -> tuple[Any, set[str]]:
     """`generated_table`'s transactions with their behaviour features, and its labels."""
+    from fraudctl.evaluate import read_truth
+    from jobs.model.train import positives
+
     table, truth = generated_table(settings, seed, events)
-    return table_features(settings, table), risk_positives(truth)
+    labels = positives(read_truth(json.dumps(record) for record in truth))
+    return table_features(settings, table), labels

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from fraudctl.evaluate import read_truth
+from fraudctl.evaluate import Truth, read_truth
 from udfs.behaviour_features import MODEL_FEATURES, feature_matrix
 from udfs.risk_score import RiskParams
 
@@ -79,11 +79,15 @@ class TrainedModel:
 
 
 def labels_from_truth(path: str | Path) -> set[str]:
-    """The positives of a producer truth file (JSONL, `fraudctl produce --truth`): the
-    transaction ids of the scenarios expecting RISK_SCORE. Every other transaction, look-alikes
-    included, is a negative. ValueError for a line that is not JSON."""
+    """The positives of a producer truth file (JSONL, `fraudctl produce --truth`):
+    `positives`. ValueError for a line that is not JSON."""
     with Path(path).open() as fh:
-        truth = read_truth(fh)
+        return positives(read_truth(fh))
+
+
+def positives(truth: Truth) -> set[str]:
+    """The transaction ids of the scenarios expecting RISK_SCORE. Every other transaction,
+    look-alikes included, is a negative."""
     return {
         tid for sc in truth.scenarios if sc.expected_rule == POSITIVE_RULE
         for tid in sc.transaction_ids
